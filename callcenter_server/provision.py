@@ -1,0 +1,292 @@
+"""Create or update teams, accounts, devices, groups and agents from a YAML/JSON document.
+
+The document (see docs/provisioning.md and `demo_document()`):
+
+    system_admins: [{username, password}]
+    teams:
+      - name: demo
+        heartbeat_interval_s: 20
+        session_timeout_s: 90
+        wrapup_s: 0
+        pause_reasons: [{code, label}]          # default: the product's list
+        accounts: [{username, password, role: team_admin|user, display_name}]
+        devices:  [{number, kind: internal|external, owner, extension, sip_password}]
+        groups:   [{name, queue, extension}]
+        agents:   [{number, name, password, owner, device_mode, device, admin_account,
+                    groups: [{name, membership: static|dynamic}]}]
+
+Entities are matched by their natural key (team name, user name, device number, group name,
+agent number) and updated in place, so the same file can be applied again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from .db.tables import Account, Agent, Device, Group, GroupMember, PauseReason, Team
+from .model import DEFAULT_PAUSE_REASONS, DeviceKind, DeviceMode, Membership, Role
+from .security import Passwords
+
+
+class ProvisioningError(ValueError):
+    """The document is wrong; the message says where."""
+
+
+def _req(item: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in item or item[key] in (None, ""):
+        raise ProvisioningError(f"{where}: '{key}' is required")
+    return item[key]
+
+
+def _enum(value: Any, enum: type[Any], where: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise ProvisioningError(f"{where}: '{value}' is not one of {allowed}") from None
+
+
+def apply_document(db: DbSession, doc: Mapping[str, Any], passwords: Passwords) -> dict[str, int]:
+    """Apply the document in the caller's transaction; returns counts of what it touched."""
+    if not isinstance(doc, Mapping):
+        raise ProvisioningError("the document must be a mapping with 'teams' and/or "
+                                "'system_admins'")
+    counts = {"teams": 0, "accounts": 0, "devices": 0, "groups": 0, "agents": 0}
+    for i, item in enumerate(doc.get("system_admins") or []):
+        where = f"system_admins[{i}]"
+        username = str(_req(item, "username", where))
+        acc = db.scalar(select(Account).where(Account.team_id.is_(None),
+                                              Account.username == username))
+        if acc is None:
+            acc = Account(team_id=None, username=username, role=Role.SYSTEM_ADMIN.value,
+                          password_hash="")
+            db.add(acc)
+        acc.password_hash = passwords.hash(str(_req(item, "password", where)))
+        acc.display_name = str(item.get("display_name", username))
+        counts["accounts"] += 1
+    for t_index, t in enumerate(doc.get("teams") or []):
+        _apply_team(db, t, f"teams[{t_index}]", passwords, counts)
+    db.flush()
+    return counts
+
+
+def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Passwords,
+                counts: dict[str, int]) -> None:
+    name = str(_req(t, "name", where))
+    team = db.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        team = Team(name=name)
+        db.add(team)
+    team.heartbeat_interval_s = int(t.get("heartbeat_interval_s", team.heartbeat_interval_s or 20))
+    team.session_timeout_s = int(t.get("session_timeout_s", team.session_timeout_s or 90))
+    team.wrapup_s = int(t.get("wrapup_s", team.wrapup_s or 0))
+    if team.heartbeat_interval_s < 1 or team.session_timeout_s <= team.heartbeat_interval_s:
+        raise ProvisioningError(f"{where}: session_timeout_s must exceed heartbeat_interval_s "
+                                "(and the interval must be at least 1 s)")
+    db.flush()
+    counts["teams"] += 1
+
+    reasons = t.get("pause_reasons")
+    if reasons is None and db.scalar(select(PauseReason.id).where(
+            PauseReason.team_id == team.id)) is None:
+        reasons = [{"code": c, "label": label} for c, label in DEFAULT_PAUSE_REASONS]
+    if reasons is not None:
+        for r in db.scalars(select(PauseReason).where(PauseReason.team_id == team.id)):
+            db.delete(r)
+        db.flush()
+        for pos, r in enumerate(reasons):
+            db.add(PauseReason(team_id=team.id, code=str(_req(r, "code", f"{where}.pause_reasons")),
+                               label=str(r.get("label", r["code"])), position=pos))
+
+    accounts: dict[str, Account] = {
+        a.username: a for a in db.scalars(select(Account).where(Account.team_id == team.id))
+    }
+    for i, a in enumerate(t.get("accounts") or []):
+        w = f"{where}.accounts[{i}]"
+        username = str(_req(a, "username", w))
+        role = _enum(a.get("role", "user"), Role, w)
+        if role is Role.SYSTEM_ADMIN:
+            raise ProvisioningError(f"{w}: system admins belong under 'system_admins'")
+        acc = accounts.get(username)
+        if acc is None:
+            acc = Account(team_id=team.id, username=username, password_hash="")
+            db.add(acc)
+            accounts[username] = acc
+        acc.role = role.value
+        acc.display_name = str(a.get("display_name", username))
+        if "password" in a:
+            acc.password_hash = passwords.hash(str(a["password"]))
+        elif not acc.password_hash:
+            raise ProvisioningError(f"{w}: 'password' is required for a new account")
+        counts["accounts"] += 1
+    db.flush()
+
+    def owner_id(item: Mapping[str, Any], w: str) -> int | None:
+        owner = item.get("owner")
+        if owner is None:
+            return None
+        acc = accounts.get(str(owner))
+        if acc is None or acc.role != Role.USER.value:
+            raise ProvisioningError(f"{w}: owner '{owner}' is not a user account of team {name}")
+        return acc.id
+
+    for i, d in enumerate(t.get("devices") or []):
+        w = f"{where}.devices[{i}]"
+        number = str(_req(d, "number", w))
+        kind = _enum(d.get("kind", "internal"), DeviceKind, w)
+        dev = db.scalar(select(Device).where(Device.number == number))
+        if dev is not None and dev.team_id != team.id:
+            raise ProvisioningError(f"{w}: number {number} belongs to another team")
+        if dev is None:
+            dev = Device(team_id=team.id, number=number)
+            db.add(dev)
+        dev.kind = kind.value
+        dev.owner_id = owner_id(d, w)
+        dev.description = str(d.get("description", ""))
+        if kind is DeviceKind.INTERNAL:
+            if d.get("extension"):
+                raise ProvisioningError(f"{w}: only external devices have an extension; an "
+                                        "internal device's number is its extension")
+            dev.extension = None
+            if "sip_password" in d:
+                dev.sip_password = str(d["sip_password"])
+            elif not dev.sip_password:
+                raise ProvisioningError(f"{w}: 'sip_password' is required for an internal device")
+        else:
+            dev.extension = str(d["extension"]) if d.get("extension") else None
+            dev.sip_password = None
+        counts["devices"] += 1
+    db.flush()
+
+    groups: dict[str, Group] = {
+        g.name: g for g in db.scalars(select(Group).where(Group.team_id == team.id))
+    }
+    for i, g in enumerate(t.get("groups") or []):
+        w = f"{where}.groups[{i}]"
+        gname = str(_req(g, "name", w))
+        grp = groups.get(gname)
+        if grp is None:
+            grp = Group(team_id=team.id, name=gname)
+            db.add(grp)
+            groups[gname] = grp
+        grp.queue = str(g.get("queue", f"{team.name}-{gname}"))
+        grp.extension = str(g["extension"]) if g.get("extension") else None
+        counts["groups"] += 1
+    db.flush()
+
+    for i, a in enumerate(t.get("agents") or []):
+        _apply_agent(db, team, a, f"{where}.agents[{i}]", passwords, accounts, groups,
+                     owner_id(a, f"{where}.agents[{i}]"))
+        counts["agents"] += 1
+
+
+def _apply_agent(db: DbSession, team: Team, a: Mapping[str, Any], w: str, passwords: Passwords,
+                 accounts: dict[str, Account], groups: dict[str, Group],
+                 owner: int | None) -> None:
+    number = str(_req(a, "number", w))
+    agent = db.scalar(select(Agent).where(Agent.team_id == team.id, Agent.number == number))
+    if agent is None:
+        agent = Agent(team_id=team.id, number=number, password_hash="")
+        db.add(agent)
+    agent.name = str(a.get("name", number))
+    agent.owner_id = owner
+    if "password" in a:
+        agent.password_hash = passwords.hash(str(a["password"]))
+    elif not agent.password_hash:
+        raise ProvisioningError(f"{w}: 'password' is required for a new agent")
+    mode = _enum(a.get("device_mode", "fixed"), DeviceMode, w)
+    agent.device_mode = mode.value
+    agent.fixed_device_id = None
+    if mode is DeviceMode.FIXED:
+        dnum = str(_req(a, "device", w))
+        dev = db.scalar(select(Device).where(Device.team_id == team.id,
+                                             (Device.number == dnum) | (Device.extension == dnum)))
+        if dev is None:
+            raise ProvisioningError(f"{w}: device {dnum} is not a device of team {team.name}")
+        agent.fixed_device_id = dev.id
+    elif a.get("device"):
+        raise ProvisioningError(f"{w}: only a fixed agent has a set device")
+    admin = a.get("admin_account")
+    agent.admin_account_id = None
+    if admin is not None:
+        acc = accounts.get(str(admin))
+        if acc is None or acc.role != Role.TEAM_ADMIN.value:
+            raise ProvisioningError(f"{w}: '{admin}' is not a team admin of team {team.name}")
+        agent.admin_account_id = acc.id
+    db.flush()
+    wanted: dict[int, Membership] = {}
+    for j, m in enumerate(a.get("groups") or []):
+        mw = f"{w}.groups[{j}]"
+        item = {"name": m} if isinstance(m, str) else m
+        grp = groups.get(str(_req(item, "name", mw)))
+        if grp is None:
+            raise ProvisioningError(f"{mw}: no group '{item['name']}' in team {team.name}")
+        wanted[grp.id] = _enum(item.get("membership", "dynamic"), Membership, mw)
+    for m in list(agent.memberships):
+        if m.group_id not in wanted:
+            agent.memberships.remove(m)
+    have = {m.group_id: m for m in agent.memberships}
+    for gid, membership in wanted.items():
+        gm = have.get(gid)
+        if gm is None:
+            gm = GroupMember(group_id=gid, agent_id=agent.id, checked_in=False)
+            agent.memberships.append(gm)
+        gm.membership = membership.value
+        if membership is Membership.STATIC:
+            gm.checked_in = True  # static members are always in the queue
+
+
+def demo_document(password: str = "demo") -> dict[str, Any]:
+    """The demo call center of the README (every password: `demo`)."""
+    return {
+        "system_admins": [{"username": "admin", "password": password}],
+        "teams": [{
+            "name": "demo",
+            "heartbeat_interval_s": 20,
+            "session_timeout_s": 90,
+            "wrapup_s": 10,
+            "accounts": [
+                {"username": "supervisor", "password": password, "role": "team_admin",
+                 "display_name": "Demo supervisor"},
+                {"username": "frontdesk", "password": password, "role": "user",
+                 "display_name": "Front desk (billing)"},
+                {"username": "backoffice", "password": password, "role": "user",
+                 "display_name": "Back office (billing)"},
+            ],
+            "devices": [
+                {"number": "8001", "kind": "internal", "owner": "frontdesk",
+                 "sip_password": password},
+                {"number": "8002", "kind": "internal", "owner": "frontdesk",
+                 "sip_password": password},
+                {"number": "8003", "kind": "internal", "owner": "backoffice",
+                 "sip_password": password},
+                {"number": "8004", "kind": "internal", "owner": "backoffice",
+                 "sip_password": password},
+                {"number": "041139735857", "kind": "external", "extension": "5000",
+                 "owner": "backoffice", "description": "Field agent's mobile"},
+            ],
+            "groups": [
+                {"name": "sales", "queue": "sales", "extension": "7001"},
+                {"name": "support", "queue": "support", "extension": "7002"},
+            ],
+            "agents": [
+                {"number": "1001", "name": "Alice (fixed 8001)", "password": password,
+                 "owner": "frontdesk", "device_mode": "fixed", "device": "8001",
+                 "groups": [{"name": "sales"}, {"name": "support"}]},
+                {"number": "1002", "name": "Bob (self-adapting)", "password": password,
+                 "owner": "frontdesk", "device_mode": "self_adapting",
+                 "groups": [{"name": "sales"}]},
+                {"number": "1003", "name": "Carol (dynamic)", "password": password,
+                 "owner": "backoffice", "device_mode": "dynamic",
+                 "groups": [{"name": "support"}]},
+                {"number": "1004", "name": "Dave (static, fixed 8004)", "password": password,
+                 "owner": "backoffice", "device_mode": "fixed", "device": "8004",
+                 "groups": [{"name": "support", "membership": "static"},
+                            {"name": "sales", "membership": "dynamic"}]},
+            ],
+        }],
+    }

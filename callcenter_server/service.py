@@ -1,0 +1,872 @@
+"""The call-center rules: sessions, heartbeats, checkin/checkout, pause, wrap-up, devices.
+
+Every change happens inside `_tx()`: one database transaction, the events it caused written in
+the same transaction and handed to the event bus after commit, in commit order. The HTTP layer
+and the PBX driver are the two callers; neither holds rules of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from .clock import Clock, iso
+from .db.tables import (
+    Account,
+    Agent,
+    Device,
+    DeviceContact,
+    Event,
+    Group,
+    GroupMember,
+    PauseReason,
+    Session,
+    Team,
+)
+from .events import EventBus, StoredEvent
+from .model import (
+    END_REASON_CODES,
+    Activity,
+    DeviceKind,
+    DeviceMode,
+    EndReason,
+    Membership,
+    Role,
+    SessionRole,
+)
+from .pbx import PbxPort
+from .problems import ProblemError
+from .security import LoginLimiter, Passwords, new_token, token_hash
+
+log = logging.getLogger("callcenter.rules")
+
+ON_CALL = {Activity.RINGING.value, Activity.TALKING.value, Activity.HOLD.value}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, from a live session token."""
+
+    session_id: int
+    role: SessionRole
+    team_id: int | None
+    agent_id: int | None
+    account_id: int | None
+    terminal_id: str
+    name: str
+
+    def can_manage(self, team_id: int) -> bool:
+        if self.role is SessionRole.SYSTEM_ADMIN:
+            return True
+        return self.role is SessionRole.TEAM_ADMIN and self.team_id == team_id
+
+
+@dataclass
+class LoginRequest:
+    team: str | None
+    agent: str
+    password: str
+    terminal_id: str
+    client_version: str = ""
+    device_number: str | None = None
+
+
+@dataclass
+class _Tx:
+    db: DbSession
+    now: float
+    events: list[Event] = field(default_factory=list)
+    changed_agents: set[int] = field(default_factory=set)
+
+    def emit(
+        self, etype: str, team_id: int | None, agent: Agent | None, data: dict[str, Any]
+    ) -> None:
+        ev = Event(
+            created_at=self.now,
+            team_id=team_id,
+            agent_id=agent.id if agent else None,
+            type=etype,
+            data=json.dumps({"at": iso(self.now), **data}),
+        )
+        self.db.add(ev)
+        self.events.append(ev)
+
+    def touch(self, agent: Agent) -> None:
+        agent.state_version = (agent.state_version or 0) + 1
+        self.changed_agents.add(agent.id)
+
+
+class CallCenter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock,
+        bus: EventBus,
+        passwords: Passwords,
+        limiter: LoginLimiter,
+        pbx: PbxPort,
+    ) -> None:
+        self.engine = engine
+        self._sessions: sessionmaker[DbSession] = sessionmaker(engine, expire_on_commit=False)
+        self.clock = clock
+        self.bus = bus
+        self.passwords = passwords
+        self.limiter = limiter
+        self.pbx = pbx
+        # One writer at a time in this process: SQLite has one writer anyway, and it keeps event
+        # ids published in the order they were committed.
+        self._write_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Tx]:
+        with self._write_lock, self._sessions() as db:
+            tx = _Tx(db=db, now=self.clock.now())
+            try:
+                yield tx
+                db.flush()
+                stored = [
+                    StoredEvent(e.id, e.created_at, e.team_id, e.agent_id, e.type,
+                                json.loads(e.data))
+                    for e in tx.events
+                ]
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+            self.bus.publish(stored)
+        for agent_id in sorted(tx.changed_agents):
+            try:
+                self.pbx.agent_changed(agent_id)
+            except Exception:
+                log.exception("PBX driver failed on agent %s", agent_id)
+
+    @contextmanager
+    def _read(self) -> Iterator[DbSession]:
+        with self._sessions() as db:
+            yield db
+
+    def load_recent_events(self) -> None:
+        with self._read() as db:
+            rows = db.scalars(
+                select(Event).order_by(Event.id.desc()).limit(self.bus.capacity)
+            ).all()
+            self.bus.preload(
+                StoredEvent(e.id, e.created_at, e.team_id, e.agent_id, e.type, json.loads(e.data))
+                for e in rows
+            )
+
+    # ----------------------------------------------------------------- authentication
+
+    def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise ProblemError("unauthenticated")
+        with self._read() as db:
+            s = db.scalar(select(Session).where(Session.token_hash == token_hash(token)))
+            if s is None:
+                raise ProblemError("invalid_token")
+            if s.ended_at is not None:
+                code = END_REASON_CODES[EndReason(s.end_reason)]
+                raise ProblemError(code, s.end_detail or None, extra={"reason": s.end_reason})
+            name = ""
+            if s.account_id is not None:
+                acc = db.get(Account, s.account_id)
+                name = acc.username if acc else ""
+            if not name and s.agent_id is not None:
+                ag = db.get(Agent, s.agent_id)
+                name = ag.number if ag else ""
+            return Principal(
+                session_id=s.id,
+                role=SessionRole(s.role),
+                team_id=s.team_id,
+                agent_id=s.agent_id,
+                account_id=s.account_id,
+                terminal_id=s.terminal_id,
+                name=name,
+            )
+
+    def authenticate_session(self, session_id: int) -> None:
+        """Raise the session's end code if it is no longer live."""
+        with self._read() as db:
+            s = db.get(Session, session_id)
+            if s is None:
+                raise ProblemError("invalid_token")
+            if s.ended_at is not None:
+                raise ProblemError(END_REASON_CODES[EndReason(s.end_reason)])
+
+    # ----------------------------------------------------------------- login / logout
+
+    def login(self, req: LoginRequest, ip: str) -> dict[str, Any]:
+        now = self.clock.now()
+        limiter_key = f"{req.team or ''}/{req.agent}"
+        wait = self.limiter.retry_after(limiter_key, ip, now)
+        if wait is not None:
+            raise ProblemError("rate_limited", retry_after=wait)
+
+        # Password check outside the write lock: argon2 is slow on purpose.
+        with self._read() as db:
+            team, agent, account = self._find_login(db, req)
+            stored_hash = (
+                account.password_hash if account is not None else
+                agent.password_hash if agent is not None else None
+            )
+        if not self.passwords.verify(stored_hash, req.password):
+            self.limiter.failed(limiter_key, ip, now)
+            raise ProblemError("bad_credentials")
+        self.limiter.succeeded(limiter_key)
+
+        with self._tx() as tx:
+            db = tx.db
+            team = db.get(Team, team.id) if team is not None else None
+            agent = db.get(Agent, agent.id) if agent is not None else None
+            account = db.get(Account, account.id) if account is not None else None
+            if account is not None and account.role == Role.SYSTEM_ADMIN:
+                role = SessionRole.SYSTEM_ADMIN
+            elif account is not None and account.role == Role.TEAM_ADMIN:
+                role = SessionRole.TEAM_ADMIN
+            elif agent is not None:
+                role = SessionRole.AGENT
+            else:
+                # Users (billing accounts) have no seat in the desktop.
+                raise ProblemError("not_an_agent")
+
+            # The same terminal logging in again replaces its old session.
+            for old in self._live_sessions(db, agent_id=agent.id if agent else None,
+                                           account_id=None if agent else
+                                           (account.id if account else None),
+                                           terminal_id=req.terminal_id):
+                self._end_session(tx, old, EndReason.REPLACED, by=None,
+                                  detail="logged in again from the same terminal",
+                                  apply_last_terminal_rule=False)
+
+            if agent is not None:
+                device = self._resolve_login_device(tx, agent, req.device_number, ip)
+                if agent.current_device_id != device.id:
+                    agent.current_device_id = device.id
+                    tx.emit("agent.device_changed", agent.team_id, agent,
+                            {"agent": agent.number, "device": device.number})
+                agent.pending_checkout_reason = None
+                tx.touch(agent)
+
+            timeout = team.session_timeout_s if team is not None else 90
+            interval = team.heartbeat_interval_s if team is not None else 20
+            token = new_token()
+            session = Session(
+                token_hash=token_hash(token),
+                role=role.value,
+                team_id=team.id if team else None,
+                agent_id=agent.id if agent else None,
+                account_id=account.id if account else None,
+                terminal_id=req.terminal_id,
+                client_version=req.client_version,
+                login_ip=ip,
+                created_at=tx.now,
+                last_heartbeat_at=tx.now,
+                expires_at=tx.now + timeout,
+            )
+            db.add(session)
+            db.flush()
+            tx.emit("session.started", session.team_id, agent, {
+                "session_id": session.id, "terminal_id": req.terminal_id, "ip": ip,
+                "client_version": req.client_version, "role": role.value,
+                **({"agent": agent.number} if agent else {}),
+            })
+            log.info("login team=%s agent=%s role=%s terminal=%s ip=%s",
+                     req.team, req.agent, role.value, req.terminal_id, ip)
+            result: dict[str, Any] = {
+                "token": token,
+                "token_type": "Bearer",
+                "session": self._session_view(session),
+                "role": role.value,
+                "heartbeat_interval_s": interval,
+                "session_timeout_s": timeout,
+                "team": team.name if team else None,
+                "agent": self._agent_snapshot(db, agent, with_secrets=True) if agent else None,
+                "pause_reasons": self._pause_reasons(db, team.id) if team else [],
+            }
+        result["last_event_id"] = self.bus.newest_id
+        return result
+
+    def _find_login(
+        self, db: DbSession, req: LoginRequest
+    ) -> tuple[Team | None, Agent | None, Account | None]:
+        if req.team is None:
+            acc = db.scalar(select(Account).where(
+                Account.team_id.is_(None), Account.username == req.agent,
+                Account.role == Role.SYSTEM_ADMIN.value))
+            return None, None, acc
+        team = db.scalar(select(Team).where(Team.name == req.team))
+        if team is None:
+            return None, None, None
+        agent = db.scalar(select(Agent).where(Agent.team_id == team.id,
+                                              Agent.number == req.agent))
+        if agent is not None:
+            # An agent seat of a team admin: log in with the admin's role and password.
+            acc = db.get(Account, agent.admin_account_id) if agent.admin_account_id else None
+            return team, agent, acc
+        acc = db.scalar(select(Account).where(Account.team_id == team.id,
+                                              Account.username == req.agent))
+        if acc is not None:
+            seat = db.scalar(select(Agent).where(Agent.admin_account_id == acc.id))
+            return team, seat, acc
+        return team, None, None
+
+    def _resolve_login_device(
+        self, tx: _Tx, agent: Agent, number: str | None, ip: str
+    ) -> Device:
+        db = tx.db
+        mode = DeviceMode(agent.device_mode)
+        if mode is DeviceMode.FIXED:
+            device = db.get(Device, agent.fixed_device_id) if agent.fixed_device_id else None
+            if device is None:
+                raise ProblemError("no_device", "No device is set for this agent; ask a team admin")
+            if number and number not in (device.number, device.extension):
+                raise ProblemError("device_fixed", f"This agent always uses {device.number}")
+            return device
+        if mode is DeviceMode.SELF_ADAPTING:
+            if agent.current_device_id is not None and self._has_live_session(db, agent.id):
+                current = db.get(Device, agent.current_device_id)
+                if current is not None:
+                    return current
+            rows = db.execute(
+                select(Device).join(DeviceContact, DeviceContact.device_id == Device.id)
+                .where(DeviceContact.ip == ip, Device.team_id == agent.team_id,
+                       Device.kind == DeviceKind.INTERNAL.value)
+                .order_by(DeviceContact.updated_at.desc())
+            ).scalars().all()
+            if not rows:
+                raise ProblemError(
+                    "no_device_at_ip",
+                    f"No phone of this team is registered from {ip}; start the phone first",
+                    extra={"ip": ip})
+            for device in rows:
+                if self._device_user(db, device, agent) is None:
+                    return device
+            raise ProblemError("device_in_use", "The phone at this address is used by another agent")
+        # Dynamic.
+        if not number:
+            if agent.current_device_id is not None and self._has_live_session(db, agent.id):
+                current = db.get(Device, agent.current_device_id)
+                if current is not None:
+                    return current
+            raise ProblemError("device_required")
+        device = self._device_by_number(db, agent.team_id, number)
+        if agent.current_device_id not in (None, device.id) and self._has_live_session(
+            db, agent.id
+        ):
+            self._require_checked_out_of_dynamic(agent)
+        self._require_free(db, device, agent)
+        return device
+
+    def _device_by_number(self, db: DbSession, team_id: int, number: str) -> Device:
+        device = db.scalar(select(Device).where(
+            Device.team_id == team_id,
+            (Device.number == number) | (Device.extension == number)))
+        if device is None:
+            raise ProblemError("device_not_found", f"No device {number} in this team")
+        return device
+
+    def _device_user(self, db: DbSession, device: Device, me: Agent) -> Agent | None:
+        """Another agent using the device now, or owning it as a fixed device."""
+        return db.scalar(select(Agent).where(
+            Agent.id != me.id,
+            (Agent.current_device_id == device.id) | (
+                (Agent.fixed_device_id == device.id)
+                & (Agent.device_mode == DeviceMode.FIXED.value))))
+
+    def _require_free(self, db: DbSession, device: Device, me: Agent) -> None:
+        other = self._device_user(db, device, me)
+        if other is not None:
+            raise ProblemError("device_in_use", f"Device {device.number} is used by agent "
+                               f"{other.number}", extra={"agent": other.number})
+
+    def _require_checked_out_of_dynamic(self, agent: Agent) -> None:
+        if any(m.checked_in and m.membership == Membership.DYNAMIC.value
+               for m in agent.memberships):
+            raise ProblemError("checked_in")
+
+    def logout(self, p: Principal) -> None:
+        with self._tx() as tx:
+            s = tx.db.get(Session, p.session_id)
+            if s is not None and s.ended_at is None:
+                self._end_session(tx, s, EndReason.LOGOUT, by=None, detail=None)
+
+    def _live_sessions(
+        self, db: DbSession, *, agent_id: int | None = None, account_id: int | None = None,
+        terminal_id: str | None = None,
+    ) -> Sequence[Session]:
+        q = select(Session).where(Session.ended_at.is_(None))
+        if agent_id is not None:
+            q = q.where(Session.agent_id == agent_id)
+        elif account_id is not None:
+            q = q.where(Session.account_id == account_id, Session.agent_id.is_(None))
+        else:
+            return []
+        if terminal_id is not None:
+            q = q.where(Session.terminal_id == terminal_id)
+        return db.scalars(q.order_by(Session.id)).all()
+
+    def _has_live_session(self, db: DbSession, agent_id: int) -> bool:
+        return bool(self._live_sessions(db, agent_id=agent_id))
+
+    def _end_session(
+        self, tx: _Tx, s: Session, reason: EndReason, *, by: str | None, detail: str | None,
+        apply_last_terminal_rule: bool = True,
+    ) -> None:
+        """The one way a session ends. The last terminal leaving checks out dynamic groups."""
+        s.ended_at = tx.now
+        s.end_reason = reason.value
+        s.end_detail = detail
+        agent = tx.db.get(Agent, s.agent_id) if s.agent_id is not None else None
+        tx.emit("session.ended", s.team_id, agent, {
+            "session_id": s.id, "terminal_id": s.terminal_id, "reason": reason.value,
+            "by": by, "detail": detail, **({"agent": agent.number} if agent else {}),
+        })
+        log.info("session %s ended: %s%s", s.id, reason.value, f" by {by}" if by else "")
+        if agent is None or not apply_last_terminal_rule:
+            return
+        tx.db.flush()
+        if self._has_live_session(tx.db, agent.id):
+            return  # another terminal is still logged in: checkin stays
+        tx.touch(agent)
+        if agent.activity in ON_CALL:
+            # Never hang up; leave the queues when the call ends.
+            if any(m.checked_in and m.membership == Membership.DYNAMIC.value
+                   for m in agent.memberships):
+                agent.pending_checkout_reason = reason.value
+                tx.emit("agent.checkout_deferred", agent.team_id, agent,
+                        {"agent": agent.number, "reason": reason.value})
+            return
+        self._checkout_dynamic(tx, agent, reason=reason.value, by=by)
+        self._release_device(tx, agent)
+
+    def _release_device(self, tx: _Tx, agent: Agent) -> None:
+        if agent.device_mode != DeviceMode.FIXED.value and agent.current_device_id is not None:
+            agent.current_device_id = None
+            tx.emit("agent.device_changed", agent.team_id, agent,
+                    {"agent": agent.number, "device": None})
+
+    def _checkout_dynamic(self, tx: _Tx, agent: Agent, *, reason: str, by: str | None) -> None:
+        agent.pending_checkout_reason = None
+        for m in agent.memberships:
+            if m.checked_in and m.membership == Membership.DYNAMIC.value:
+                self._set_checked_in(tx, agent, m, False, reason=reason, by=by)
+
+    def _set_checked_in(
+        self, tx: _Tx, agent: Agent, m: GroupMember, checked_in: bool, *, reason: str,
+        by: str | None,
+    ) -> None:
+        m.checked_in = checked_in
+        m.checked_in_at = tx.now if checked_in else None
+        tx.touch(agent)
+        tx.emit("agent.checked_in" if checked_in else "agent.checked_out", agent.team_id, agent,
+                {"agent": agent.number, "group": m.group.name, "queue": m.group.queue,
+                 "reason": reason, "by": by})
+
+    # ----------------------------------------------------------------- heartbeat and expiry
+
+    def heartbeat(self, p: Principal) -> dict[str, Any]:
+        with self._tx() as tx:
+            s = tx.db.get(Session, p.session_id)
+            if s is None or s.ended_at is not None:
+                # Ended between authentication and here.
+                raise ProblemError(END_REASON_CODES[EndReason(s.end_reason)] if s and s.end_reason
+                                   else "invalid_token")
+            team = tx.db.get(Team, s.team_id) if s.team_id else None
+            timeout = team.session_timeout_s if team else 90
+            s.last_heartbeat_at = tx.now
+            s.expires_at = tx.now + timeout
+            agent = tx.db.get(Agent, s.agent_id) if s.agent_id else None
+            notices: list[dict[str, str]] = []
+            if agent is not None and agent.pending_checkout_reason:
+                notices.append({"code": "checkout_pending",
+                                "message": "You will be checked out when the call ends"})
+            return {
+                "server_time": iso(tx.now),
+                "expires_at": iso(s.expires_at),
+                "heartbeat_interval_s": team.heartbeat_interval_s if team else 20,
+                "state_version": agent.state_version if agent else 0,
+                "notices": notices,
+            }
+
+    def expire_due(self) -> int:
+        """End every session whose heartbeat deadline has passed, and finish due wrap-ups."""
+        now = self.clock.now()
+        with self._read() as db:
+            due = db.scalars(select(Session.id).where(
+                Session.ended_at.is_(None), Session.expires_at <= now)).all()
+            wrap_due = db.scalars(select(Agent.id).where(
+                Agent.wrapup.is_(True), Agent.wrapup_until.is_not(None),
+                Agent.wrapup_until <= now)).all()
+        if not due and not wrap_due:
+            return 0
+        with self._tx() as tx:
+            for sid in due:
+                s = tx.db.get(Session, sid)
+                if s is not None and s.ended_at is None and s.expires_at <= tx.now:
+                    self._end_session(tx, s, EndReason.TIMEOUT, by=None,
+                                      detail="no heartbeat before the deadline")
+            for aid in wrap_due:
+                agent = tx.db.get(Agent, aid)
+                if agent is not None and agent.wrapup:
+                    self._end_wrapup(tx, agent, reason="timeout", by=None)
+        return len(due)
+
+    def prune_events(self) -> None:
+        """Keep the durable event log about twice the size of the resume window."""
+        with self._write_lock, self._sessions() as db:
+            newest = db.scalar(select(func.max(Event.id))) or 0
+            db.execute(delete(Event).where(Event.id <= newest - 2 * self.bus.capacity))
+            db.commit()
+
+    # ----------------------------------------------------------------- snapshots
+
+    def _session_view(self, s: Session) -> dict[str, Any]:
+        return {
+            "id": s.id, "terminal_id": s.terminal_id, "client_version": s.client_version,
+            "ip": s.login_ip, "role": s.role, "created_at": iso(s.created_at),
+            "last_heartbeat_at": iso(s.last_heartbeat_at), "expires_at": iso(s.expires_at),
+        }
+
+    def _device_view(self, d: Device | None, *, with_secrets: bool) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        view: dict[str, Any] = {"number": d.number, "kind": d.kind, "extension": d.extension}
+        if with_secrets and d.kind == DeviceKind.INTERNAL.value:
+            view["sip"] = {"username": d.number, "password": d.sip_password or ""}
+        return view
+
+    def _pause_reasons(self, db: DbSession, team_id: int) -> list[dict[str, str]]:
+        rows = db.scalars(select(PauseReason).where(PauseReason.team_id == team_id)
+                          .order_by(PauseReason.position, PauseReason.id)).all()
+        return [{"code": r.code, "label": r.label} for r in rows]
+
+    def _agent_snapshot(
+        self, db: DbSession, agent: Agent, *, with_secrets: bool = False,
+        sessions: Sequence[Session] | None = None,
+    ) -> dict[str, Any]:
+        device = db.get(Device, agent.current_device_id) if agent.current_device_id else None
+        if sessions is None:
+            sessions = self._live_sessions(db, agent_id=agent.id)
+        groups = [{
+            "name": m.group.name, "queue": m.group.queue, "membership": m.membership,
+            "checked_in": m.checked_in, "checked_in_at": iso(m.checked_in_at),
+        } for m in agent.memberships]
+        return {
+            "number": agent.number,
+            "name": agent.name,
+            "device_mode": agent.device_mode,
+            "device": self._device_view(device, with_secrets=with_secrets),
+            "groups": groups,
+            "availability": {
+                "logged_in": bool(sessions),
+                "checked_in": any(g["checked_in"] for g in groups),
+                "paused": agent.paused,
+                "pause_reason": agent.pause_reason,
+                "pause_note": agent.pause_note,
+                "paused_at": iso(agent.paused_at),
+                "paused_by": agent.paused_by,
+                "wrapup": agent.wrapup,
+                "wrapup_until": iso(agent.wrapup_until),
+                "checkout_pending": agent.pending_checkout_reason is not None,
+            },
+            "activity": {
+                "state": agent.activity,
+                "since": iso(agent.activity_at),
+                "call": agent.call_info,
+            },
+            "sessions": [self._session_view(s) for s in sessions],
+            "state_version": agent.state_version,
+        }
+
+    def _agent_of(self, db: DbSession, p: Principal) -> Agent:
+        if p.agent_id is None:
+            raise ProblemError("not_an_agent")
+        agent = db.get(Agent, p.agent_id)
+        if agent is None:
+            raise ProblemError("agent_not_found")
+        return agent
+
+    def me(self, p: Principal) -> dict[str, Any]:
+        with self._read() as db:
+            team = db.get(Team, p.team_id) if p.team_id else None
+            agent = db.get(Agent, p.agent_id) if p.agent_id else None
+            return {
+                "role": p.role.value,
+                "name": p.name,
+                "team": team.name if team else None,
+                "terminal_id": p.terminal_id,
+                "agent": self._agent_snapshot(db, agent, with_secrets=True) if agent else None,
+                "pause_reasons": self._pause_reasons(db, team.id) if team else [],
+                "last_event_id": self.bus.newest_id,
+            }
+
+    def list_sessions(self, p: Principal) -> list[dict[str, Any]]:
+        with self._read() as db:
+            rows = self._live_sessions(db, agent_id=p.agent_id, account_id=p.account_id)
+            return [self._session_view(s) | {"current": s.id == p.session_id} for s in rows]
+
+    # ----------------------------------------------------------------- checkin / checkout
+
+    def _select_memberships(
+        self, db: DbSession, agent: Agent, groups: list[str] | None
+    ) -> list[tuple[str, GroupMember | None, str | None]]:
+        """(group name, membership or None, error result or None) per requested group."""
+        if groups is None:
+            return [(m.group.name, m, None) for m in agent.memberships]
+        out: list[tuple[str, GroupMember | None, str | None]] = []
+        by_name = {m.group.name: m for m in agent.memberships}
+        for name in dict.fromkeys(groups):
+            if name in by_name:
+                out.append((name, by_name[name], None))
+            elif db.scalar(select(Group.id).where(Group.team_id == agent.team_id,
+                                                  Group.name == name)) is None:
+                out.append((name, None, "group_not_found"))
+            else:
+                out.append((name, None, "not_member"))
+        return out
+
+    def set_checkin(
+        self, p: Principal, groups: list[str] | None, checked_in: bool, *, single: bool = False,
+        target: tuple[int, str] | None = None, reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Check the agent in or out of groups (None: all). Idempotent; per-group results.
+
+        `target` = (team id, agent number) when a team admin acts on an agent.
+        """
+        with self._tx() as tx:
+            agent = self._target_agent(tx.db, p, target)
+            if checked_in and agent.current_device_id is None:
+                raise ProblemError("no_device", "Log in with a device before checking in")
+            by = p.name if target else None
+            why = reason or ("checkin" if checked_in else "checkout")
+            results = []
+            for name, m, error in self._select_memberships(tx.db, agent, groups):
+                if error is None and m is not None:
+                    if m.membership == Membership.STATIC.value:
+                        error = "static_member"
+                    elif m.checked_in == checked_in:
+                        results.append({"group": name, "result":
+                                        "already_checked_in" if checked_in
+                                        else "already_checked_out", "changed": False})
+                        continue
+                    else:
+                        self._set_checked_in(tx, agent, m, checked_in, reason=why, by=by)
+                        if not checked_in:
+                            agent.pending_checkout_reason = None
+                        results.append({"group": name, "result":
+                                        "checked_in" if checked_in else "checked_out",
+                                        "changed": True})
+                        continue
+                if single:
+                    raise ProblemError(error or "invalid_request", extra={"group": name})
+                results.append({"group": name, "result": error, "changed": False})
+            return {"results": results, "state_version": agent.state_version}
+
+    def _target_agent(
+        self, db: DbSession, p: Principal, target: tuple[int, str] | None
+    ) -> Agent:
+        if target is None:
+            return self._agent_of(db, p)
+        team_id, number = target
+        if not p.can_manage(team_id):
+            raise ProblemError("forbidden")
+        agent = db.scalar(select(Agent).where(Agent.team_id == team_id, Agent.number == number))
+        if agent is None:
+            raise ProblemError("agent_not_found")
+        return agent
+
+    # ----------------------------------------------------------------- pause / wrap-up
+
+    def set_pause(
+        self, p: Principal, paused: bool, pause_reason: str | None = None, note: str | None = None,
+        *, target: tuple[int, str] | None = None, reason: str | None = None,
+    ) -> dict[str, Any]:
+        with self._tx() as tx:
+            agent = self._target_agent(tx.db, p, target)
+            by = p.name if target else None
+            if paused:
+                codes = {r["code"] for r in self._pause_reasons(tx.db, agent.team_id)}
+                if pause_reason not in codes:
+                    raise ProblemError("unknown_pause_reason", extra={"allowed": sorted(codes)})
+                changed = not (agent.paused and agent.pause_reason == pause_reason
+                               and agent.pause_note == note)
+                if changed:
+                    agent.paused, agent.pause_reason, agent.pause_note = True, pause_reason, note
+                    agent.paused_at, agent.paused_by = tx.now, by
+                    tx.touch(agent)
+                    tx.emit("agent.paused", agent.team_id, agent, {
+                        "agent": agent.number, "pause_reason": pause_reason, "note": note,
+                        "by": by, "reason": reason})
+            else:
+                changed = agent.paused
+                if changed:
+                    agent.paused, agent.pause_reason, agent.pause_note = False, None, None
+                    agent.paused_at, agent.paused_by = None, None
+                    tx.touch(agent)
+                    tx.emit("agent.unpaused", agent.team_id, agent,
+                            {"agent": agent.number, "by": by, "reason": reason})
+            return {"changed": changed, "state_version": agent.state_version}
+
+    def end_wrapup(self, p: Principal) -> dict[str, Any]:
+        with self._tx() as tx:
+            agent = self._agent_of(tx.db, p)
+            changed = agent.wrapup
+            if changed:
+                self._end_wrapup(tx, agent, reason="agent", by=None)
+            return {"changed": changed, "state_version": agent.state_version}
+
+    def _end_wrapup(self, tx: _Tx, agent: Agent, *, reason: str, by: str | None) -> None:
+        agent.wrapup, agent.wrapup_until = False, None
+        tx.touch(agent)
+        tx.emit("agent.wrapup_ended", agent.team_id, agent,
+                {"agent": agent.number, "reason": reason, "by": by})
+
+    # ----------------------------------------------------------------- devices
+
+    def change_device(self, p: Principal, number: str) -> dict[str, Any]:
+        with self._tx() as tx:
+            agent = self._agent_of(tx.db, p)
+            if agent.device_mode == DeviceMode.FIXED.value:
+                raise ProblemError("device_fixed")
+            if agent.device_mode == DeviceMode.SELF_ADAPTING.value:
+                raise ProblemError("device_not_selectable",
+                                   "The phone registered from this computer is used")
+            device = self._device_by_number(tx.db, agent.team_id, number)
+            if device.id != agent.current_device_id:
+                self._require_checked_out_of_dynamic(agent)
+                self._require_free(tx.db, device, agent)
+                agent.current_device_id = device.id
+                tx.touch(agent)
+                tx.emit("agent.device_changed", agent.team_id, agent,
+                        {"agent": agent.number, "device": device.number})
+            return {"device": self._device_view(device, with_secrets=True),
+                    "state_version": agent.state_version}
+
+    # ----------------------------------------------------------------- team admin
+
+    def team_id(self, p: Principal, team_name: str) -> int:
+        with self._read() as db:
+            tid = db.scalar(select(Team.id).where(Team.name == team_name))
+        if tid is None or not p.can_manage(tid):
+            # Same answer for "no such team" and "not yours": team names are not disclosed.
+            raise ProblemError("forbidden" if p.role is not SessionRole.SYSTEM_ADMIN
+                               else "team_not_found")
+        return tid
+
+    def board(self, p: Principal, team_name: str) -> dict[str, Any]:
+        tid = self.team_id(p, team_name)
+        with self._read() as db:
+            team = db.get(Team, tid)
+            assert team is not None
+            agents = db.scalars(select(Agent).where(Agent.team_id == tid)
+                                .order_by(Agent.number)).all()
+            live = db.scalars(select(Session).where(
+                Session.team_id == tid, Session.ended_at.is_(None),
+                Session.agent_id.is_not(None))).all()
+            by_agent: dict[int, list[Session]] = {}
+            for s in live:
+                by_agent.setdefault(s.agent_id or 0, []).append(s)
+            groups = db.scalars(select(Group).where(Group.team_id == tid)
+                                .order_by(Group.name)).all()
+            return {
+                "team": team.name,
+                "heartbeat_interval_s": team.heartbeat_interval_s,
+                "session_timeout_s": team.session_timeout_s,
+                "groups": [{"name": g.name, "queue": g.queue, "extension": g.extension}
+                           for g in groups],
+                "agents": [self._agent_snapshot(db, a, sessions=by_agent.get(a.id, []))
+                           for a in agents],
+                "last_event_id": self.bus.newest_id,
+            }
+
+    def force_logout(
+        self, p: Principal, team_id: int, number: str, reason: str, terminal_id: str | None
+    ) -> dict[str, Any]:
+        with self._tx() as tx:
+            agent = self._target_agent(tx.db, p, (team_id, number))
+            live = self._live_sessions(tx.db, agent_id=agent.id, terminal_id=terminal_id)
+            if terminal_id is not None and not live:
+                raise ProblemError("terminal_not_found")
+            for s in live:
+                self._end_session(tx, s, EndReason.FORCED, by=p.name, detail=reason)
+            return {"ended": [s.terminal_id for s in live]}
+
+    # ----------------------------------------------------------------- PBX inputs
+
+    def device_contact(self, number: str, ip: str | None, port: int = 0) -> None:
+        """The PBX saw a device register from ip:port (ip None: the contact went away)."""
+        with self._tx() as tx:
+            device = tx.db.scalar(select(Device).where(Device.number == number))
+            if device is None:
+                return
+            row = tx.db.get(DeviceContact, device.id)
+            if ip is None:
+                if row is not None:
+                    tx.db.delete(row)
+                return
+            if row is None:
+                tx.db.add(DeviceContact(device_id=device.id, ip=ip, port=port,
+                                        updated_at=tx.now))
+            else:
+                row.ip, row.port, row.updated_at = ip, port, tx.now
+
+    def call_activity(
+        self, device_number: str, activity: Activity, call: dict[str, str] | None = None,
+        *, answered: bool = False,
+    ) -> None:
+        """The PBX reports what the agent on a device is doing (ringing, talking, …, idle).
+
+        `answered` on the transition to IDLE says whether the call was taken (wrap-up follows).
+        """
+        with self._tx() as tx:
+            device = tx.db.scalar(select(Device).where(Device.number == device_number))
+            if device is None:
+                return
+            agent = tx.db.scalar(select(Agent).where(Agent.current_device_id == device.id))
+            if agent is None or agent.activity == activity.value:
+                return
+            before = agent.activity
+            agent.activity, agent.activity_at = activity.value, tx.now
+            if activity is not Activity.IDLE:
+                agent.call_info = call or agent.call_info
+            tx.touch(agent)
+            data = {"agent": agent.number, "device": device_number, **(agent.call_info or {})}
+            if activity is Activity.RINGING:
+                tx.emit("call.ringing", agent.team_id, agent, data)
+            elif activity is Activity.TALKING and before == Activity.RINGING.value:
+                tx.emit("call.answered", agent.team_id, agent, data)
+            elif activity is Activity.HOLD or before == Activity.HOLD.value:
+                tx.emit("call.hold" if activity is Activity.HOLD else "call.resumed",
+                        agent.team_id, agent, data)
+            elif activity is Activity.IDLE:
+                agent.call_info = None
+                tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
+                self._after_call(tx, agent, answered)
+
+    def _after_call(self, tx: _Tx, agent: Agent, answered: bool) -> None:
+        if agent.pending_checkout_reason is not None:
+            if not self._has_live_session(tx.db, agent.id):
+                self._checkout_dynamic(tx, agent, reason=agent.pending_checkout_reason, by=None)
+                self._release_device(tx, agent)
+                return
+            agent.pending_checkout_reason = None
+        team = tx.db.get(Team, agent.team_id)
+        if answered and team is not None and team.wrapup_s > 0:
+            agent.wrapup, agent.wrapup_until = True, tx.now + team.wrapup_s
+            tx.emit("agent.wrapup_started", agent.team_id, agent,
+                    {"agent": agent.number, "until": iso(agent.wrapup_until)})
