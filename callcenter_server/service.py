@@ -427,21 +427,26 @@ class CallCenter:
         self, tx: _Tx, s: Session, reason: EndReason, *, by: str | None, detail: str | None,
         apply_last_terminal_rule: bool = True,
     ) -> None:
-        """The one way a session ends. The last terminal leaving checks out dynamic groups."""
+        """The one way a session ends. The last terminal leaving checks out dynamic groups.
+
+        The consequences are emitted before `session.ended`, so the ending terminal's own
+        stream (which closes on that event) still sees them.
+        """
         s.ended_at = tx.now
         s.end_reason = reason.value
         s.end_detail = detail
         agent = tx.db.get(Agent, s.agent_id) if s.agent_id is not None else None
+        if agent is not None and apply_last_terminal_rule:
+            tx.db.flush()
+            if not self._has_live_session(tx.db, agent.id):
+                self._last_terminal_left(tx, agent, reason, by)
         tx.emit("session.ended", s.team_id, agent, {
             "session_id": s.id, "terminal_id": s.terminal_id, "reason": reason.value,
             "by": by, "detail": detail, **({"agent": agent.number} if agent else {}),
         })
         log.info("session %s ended: %s%s", s.id, reason.value, f" by {by}" if by else "")
-        if agent is None or not apply_last_terminal_rule:
-            return
-        tx.db.flush()
-        if self._has_live_session(tx.db, agent.id):
-            return  # another terminal is still logged in: checkin stays
+
+    def _last_terminal_left(self, tx: _Tx, agent: Agent, reason: EndReason, by: str | None) -> None:
         tx.touch(agent)
         if agent.activity in ON_CALL:
             # Never hang up; leave the queues when the call ends.

@@ -107,10 +107,10 @@ def test_heartbeat_timeout_ends_session_with_reason_and_checks_out(server: LiveS
     assert server.expire(89) == 0
     admin.post("/api/v1/sessions/current/heartbeat")
     assert server.expire(1) == 1
-    ended = stream.wait_for("session.ended", match=lambda e: e.data.get("agent") == "1001")
-    assert ended.data["reason"] == "timeout"
     out = stream.wait_for("agent.checked_out")
     assert out.data["reason"] == "timeout"
+    ended = stream.wait_for("session.ended", match=lambda e: e.data.get("agent") == "1001")
+    assert ended.data["reason"] == "timeout"
     r = t.post("/api/v1/sessions/current/heartbeat")
     assert r.status_code == 401
     assert r.json()["code"] == "session_expired"

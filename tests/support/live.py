@@ -13,9 +13,12 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy.orm import Session as DbSession
 
 from callcenter_server.app import Settings, build_center, create_app
-from callcenter_server.clock import ManualClock
+from callcenter_server.clock import Clock, ManualClock
+from callcenter_server.provision import apply_document
+from callcenter_server.security import FAST_PROFILE, Passwords
 from callcenter_server.service import CallCenter
 from tests.support.postgres import free_port
 
@@ -135,10 +138,16 @@ class Terminal:
 @dataclass
 class LiveServer:
     base_url: str
-    clock: ManualClock
+    clock: Any
     center: CallCenter
     settings: Settings
     http: httpx.Client
+
+    def provision(self, doc: dict[str, Any]) -> None:
+        """Add teams, agents, … to the running server's database."""
+        with DbSession(self.center.engine) as db:
+            apply_document(db, doc, Passwords(FAST_PROFILE))
+            db.commit()
 
     def login_raw(self, agent: str, *, team: str | None = "demo", password: str = "demo",
                   terminal: str = "ws-1", device: str | None = None,
@@ -168,8 +177,9 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def start_live_server(settings: Settings, **app_kw: Any) -> Iterator[LiveServer]:
-    clock = ManualClock()
+def start_live_server(settings: Settings, clock: Clock | None = None,
+                      **app_kw: Any) -> Iterator[LiveServer]:
+    clock = clock or ManualClock()
     center = build_center(settings, clock=clock, **app_kw)
     app = create_app(settings, center=center)
     port = free_port()
