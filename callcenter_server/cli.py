@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     db_url = args.db or default_db_url()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.command == "serve":
         import uvicorn

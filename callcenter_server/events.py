@@ -83,12 +83,12 @@ class EventBus:
                 return []
             return [e for e in self._ring if e.id > last_id]
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for the next publish; False when `timeout` seconds passed without one."""
+    async def wait(self, seconds: float) -> bool:
+        """Wait for the next publish; False when `seconds` passed without one."""
         if self._waiter is None:
             self._waiter = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+            await asyncio.wait_for(asyncio.shield(self._waiter), seconds)
         except TimeoutError:
             return False
         return True

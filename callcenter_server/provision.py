@@ -240,7 +240,11 @@ def _apply_agent(db: DbSession, team: Team, a: Mapping[str, Any], w: str, passwo
             gm.checked_in = True  # static members are always in the queue
 
 
-def demo_document(password: str = "demo") -> dict[str, Any]:
+#: The README says so: every demo account and device uses it.
+DEMO_PASSWORD = "demo"  # noqa: S105
+
+
+def demo_document(password: str = DEMO_PASSWORD) -> dict[str, Any]:
     """The demo call center of the README (every password: `demo`)."""
     return {
         "system_admins": [{"username": "admin", "password": password}],

@@ -52,6 +52,13 @@ log = logging.getLogger("callcenter.rules")
 ON_CALL = {Activity.RINGING.value, Activity.TALKING.value, Activity.HOLD.value}
 
 
+def _ended(s: Session) -> ProblemError:
+    """The error an ended session's token gets: its own code per end reason, and the detail."""
+    reason = EndReason(s.end_reason or EndReason.LOGOUT.value)
+    return ProblemError(END_REASON_CODES[reason], s.end_detail or None,
+                        extra={"reason": reason.value})
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, from a live session token."""
@@ -180,8 +187,7 @@ class CallCenter:
             if s is None:
                 raise ProblemError("invalid_token")
             if s.ended_at is not None:
-                code = END_REASON_CODES[EndReason(s.end_reason)]
-                raise ProblemError(code, s.end_detail or None, extra={"reason": s.end_reason})
+                raise _ended(s)
             name = ""
             if s.account_id is not None:
                 acc = db.get(Account, s.account_id)
@@ -206,7 +212,7 @@ class CallCenter:
             if s is None:
                 raise ProblemError("invalid_token")
             if s.ended_at is not None:
-                raise ProblemError(END_REASON_CODES[EndReason(s.end_reason)])
+                raise _ended(s)
 
     # ----------------------------------------------------------------- login / logout
 
@@ -356,7 +362,8 @@ class CallCenter:
             for device in rows:
                 if self._device_user(db, device, agent) is None:
                     return device
-            raise ProblemError("device_in_use", "The phone at this address is used by another agent")
+            raise ProblemError("device_in_use",
+                               "The phone at this address is used by another agent")
         # Dynamic.
         if not number:
             if agent.current_device_id is not None and self._has_live_session(db, agent.id):
@@ -487,10 +494,10 @@ class CallCenter:
     def heartbeat(self, p: Principal) -> dict[str, Any]:
         with self._tx() as tx:
             s = tx.db.get(Session, p.session_id)
-            if s is None or s.ended_at is not None:
-                # Ended between authentication and here.
-                raise ProblemError(END_REASON_CODES[EndReason(s.end_reason)] if s and s.end_reason
-                                   else "invalid_token")
+            if s is None:
+                raise ProblemError("invalid_token")
+            if s.ended_at is not None:  # ended between authentication and here
+                raise _ended(s)
             team = tx.db.get(Team, s.team_id) if s.team_id else None
             timeout = team.session_timeout_s if team else 90
             s.last_heartbeat_at = tx.now
@@ -659,7 +666,7 @@ class CallCenter:
                 raise ProblemError("no_device", "Log in with a device before checking in")
             by = p.name if target else None
             why = reason or ("checkin" if checked_in else "checkout")
-            results = []
+            results: list[dict[str, Any]] = []
             for name, m, error in self._select_memberships(tx.db, agent, groups):
                 if error is None and m is not None:
                     if m.membership == Membership.STATIC.value:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
@@ -57,7 +57,9 @@ def test_resume_with_last_event_id_delivers_exactly_what_was_missed(server: Live
     resumed = t.events(last_event_id=seen.id)
     again = resumed.wait_for("agent.checked_in")
     assert again.data["group"] == "support"
-    assert again.id is not None and seen.id is not None and again.id > seen.id
+    assert again.id is not None
+    assert seen.id is not None
+    assert again.id > seen.id
     resumed.wait_for("agent.paused")
     assert [e.type for e in resumed.seen] == ["agent.checked_in", "agent.paused"]
 

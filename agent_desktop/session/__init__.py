@@ -1,0 +1,1 @@
+"""The call-center session: API client, heartbeat, event stream, agent state machine."""

@@ -1,0 +1,1 @@
+"""The softphone engine: the only package that imports pjsua2 (QObjects with signals outside)."""

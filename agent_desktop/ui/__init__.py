@@ -1,0 +1,1 @@
+"""PySide6 widgets: login window, main window, call panel, team view, settings."""
