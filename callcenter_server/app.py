@@ -16,7 +16,7 @@ from platformdirs import user_data_dir
 from . import __version__, problems
 from .api import router
 from .clock import Clock, SystemClock
-from .db.engine import make_engine, migrate, sqlite_path_url
+from .db.engine import is_sqlite, make_engine, migrate, sqlite_path_url
 from .events import EventBus
 from .pbx import NoPbx, PbxPort
 from .security import HashProfile, LoginLimiter, Passwords
@@ -48,9 +48,10 @@ def build_center(settings: Settings, *, clock: Clock | None = None,
                  pbx: PbxPort | None = None) -> CallCenter:
     if settings.migrate:
         migrate(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, writer=True)
     cc = CallCenter(
         engine,
+        read_engine=make_engine(settings.db_url) if is_sqlite(engine) else None,
         clock=clock or SystemClock(),
         bus=EventBus(settings.event_window),
         passwords=Passwords(settings.hash_profile),

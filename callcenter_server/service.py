@@ -11,15 +11,16 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from .clock import Clock, iso
+from .db.engine import is_sqlite
 from .db.tables import (
     Account,
     Agent,
@@ -117,6 +118,7 @@ class CallCenter:
         self,
         engine: Engine,
         *,
+        read_engine: Engine | None = None,
         clock: Clock,
         bus: EventBus,
         passwords: Passwords,
@@ -124,7 +126,10 @@ class CallCenter:
         pbx: PbxPort,
     ) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
         self._sessions: sessionmaker[DbSession] = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions: sessionmaker[DbSession] = sessionmaker(self.read_engine,
+                                                                   expire_on_commit=False)
         self.clock = clock
         self.bus = bus
         self.passwords = passwords
@@ -133,11 +138,16 @@ class CallCenter:
         # One writer at a time in this process: SQLite has one writer anyway, and it keeps event
         # ids published in the order they were committed.
         self._write_lock = threading.Lock()
+        # A heartbeat emits no events, so it needs no ordering; on SQLite the process lock is
+        # still the cheaper queue for its single UPDATE (SQLite's busy handler sleeps).
+        self._heartbeat_lock: AbstractContextManager[Any] = (
+            self._write_lock if is_sqlite(engine) else nullcontext())
 
     # ----------------------------------------------------------------- plumbing
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
@@ -164,7 +174,7 @@ class CallCenter:
 
     @contextmanager
     def _read(self) -> Iterator[DbSession]:
-        with self._sessions() as db:
+        with self._read_sessions() as db:
             yield db
 
     def load_recent_events(self) -> None:
@@ -282,6 +292,7 @@ class CallCenter:
                 login_ip=ip,
                 created_at=tx.now,
                 last_heartbeat_at=tx.now,
+                timeout_s=timeout,
                 expires_at=tx.now + timeout,
             )
             db.add(session)
@@ -491,29 +502,40 @@ class CallCenter:
 
     # ----------------------------------------------------------------- heartbeat and expiry
 
-    def heartbeat(self, p: Principal) -> dict[str, Any]:
-        with self._tx() as tx:
-            s = tx.db.get(Session, p.session_id)
-            if s is None:
-                raise ProblemError("invalid_token")
-            if s.ended_at is not None:  # ended between authentication and here
-                raise _ended(s)
-            team = tx.db.get(Team, s.team_id) if s.team_id else None
-            timeout = team.session_timeout_s if team else 90
-            s.last_heartbeat_at = tx.now
-            s.expires_at = tx.now + timeout
-            agent = tx.db.get(Agent, s.agent_id) if s.agent_id else None
-            notices: list[dict[str, str]] = []
-            if agent is not None and agent.pending_checkout_reason:
-                notices.append({"code": "checkout_pending",
-                                "message": "You will be checked out when the call ends"})
-            return {
-                "server_time": iso(tx.now),
-                "expires_at": iso(s.expires_at),
-                "heartbeat_interval_s": team.heartbeat_interval_s if team else 20,
-                "state_version": agent.state_version if agent else 0,
-                "notices": notices,
-            }
+    def heartbeat(self, token: str | None) -> dict[str, Any]:
+        """Authenticate and move the deadline in one conditional UPDATE (the hot path)."""
+        if not token:
+            raise ProblemError("unauthenticated")
+        now = self.clock.now()
+        # Core statements on one connection: this runs for every agent every few seconds.
+        with self._heartbeat_lock, self.engine.begin() as conn:
+            row = conn.execute(
+                update(Session)
+                .where(Session.token_hash == token_hash(token), Session.ended_at.is_(None))
+                .values(last_heartbeat_at=now, expires_at=now + Session.timeout_s)
+                .returning(Session.agent_id, Session.team_id, Session.expires_at)
+            ).first()
+            if row is not None:
+                agent_id, team_id, expires_at = row
+                interval = conn.scalar(
+                    select(Team.heartbeat_interval_s).where(Team.id == team_id))
+                state = conn.execute(
+                    select(Agent.state_version, Agent.pending_checkout_reason)
+                    .where(Agent.id == agent_id)).first() if agent_id is not None else None
+        if row is None:
+            self.authenticate(token)  # raises the reason it is not live
+            raise ProblemError("invalid_token")
+        notices: list[dict[str, str]] = []
+        if state is not None and state[1]:
+            notices.append({"code": "checkout_pending",
+                            "message": "You will be checked out when the call ends"})
+        return {
+            "server_time": iso(now),
+            "expires_at": iso(expires_at),
+            "heartbeat_interval_s": interval or 20,
+            "state_version": state[0] if state is not None else 0,
+            "notices": notices,
+        }
 
     def expire_due(self) -> int:
         """End every session whose heartbeat deadline has passed, and finish due wrap-ups."""
@@ -528,8 +550,16 @@ class CallCenter:
             return 0
         with self._tx() as tx:
             for sid in due:
-                s = tx.db.get(Session, sid)
-                if s is not None and s.ended_at is None and s.expires_at <= tx.now:
+                # Claimed with a conditional UPDATE: a heartbeat that got in first wins.
+                claimed = tx.db.execute(
+                    update(Session)
+                    .where(Session.id == sid, Session.ended_at.is_(None),
+                           Session.expires_at <= tx.now)
+                    .values(ended_at=tx.now)
+                    .returning(Session.id)
+                ).first()
+                s = tx.db.get(Session, sid, populate_existing=True) if claimed else None
+                if s is not None:
                     self._end_session(tx, s, EndReason.TIMEOUT, by=None,
                                       detail="no heartbeat before the deadline")
             for aid in wrap_due:

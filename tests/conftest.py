@@ -18,6 +18,8 @@ from callcenter_server.security import FAST_PROFILE, Passwords
 from tests.support.live import LiveServer, start_live_server
 from tests.support.postgres import postgres_cluster
 
+pytest_plugins = ["tests.pbx_fixtures"]
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 _db_counter = itertools.count()
 

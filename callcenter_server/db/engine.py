@@ -25,7 +25,10 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, writer: bool = False) -> Engine:
+    """An engine for `url`. On SQLite, `writer=True` starts every transaction with
+    BEGIN IMMEDIATE: a write transaction that first reads must hold the write lock from the
+    start, or a commit by another connection between its read and its write fails it."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -44,9 +47,22 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            if writer:
+                # Let SQLAlchemy's "begin" event below issue BEGIN, not the driver.
+                dbapi_conn.isolation_level = None
+
+        if writer:
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -185,6 +185,8 @@ class Session(Base):
     login_ip: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float)
     last_heartbeat_at: Mapped[float] = mapped_column(Float)
+    #: The team's timeout when the session began: a heartbeat is then one UPDATE.
+    timeout_s: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float | None] = mapped_column(Float)
     end_reason: Mapped[str | None] = mapped_column(String(16))

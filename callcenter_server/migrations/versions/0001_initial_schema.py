@@ -235,6 +235,7 @@ def upgrade() -> None:
         sa.Column("login_ip", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("last_heartbeat_at", sa.Float(), nullable=False),
+        sa.Column("timeout_s", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.Column("ended_at", sa.Float(), nullable=True),
         sa.Column("end_reason", sa.String(length=16), nullable=True),
