@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         cc.bus.attach(asyncio.get_running_loop())
+        await cc.pbx.start()
         task = None
         if settings.reaper_interval_s:
             task = asyncio.create_task(_reaper(cc, settings.reaper_interval_s))
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await cc.pbx.stop()
 
     app = FastAPI(
         title="Call-center agent API",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .app import Settings, create_app, default_db_url
+from .app import Settings, build_center, create_app, default_db_url
+from .asterisk import AsteriskPbx, PbxOptions
 from .db.engine import make_engine, migrate, session_factory
 from .provision import ProvisioningError, apply_document, demo_document
 from .security import Passwords
@@ -53,6 +55,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="proxies whose X-Forwarded-For is believed (client IPs matter for "
                             "self-adapting devices and rate limits)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--ami", metavar="HOST:PORT",
+                       help="drive this Asterisk over AMI (queues, devices, calls, billing)")
+    serve.add_argument("--ami-user", default="callcenter")
+    serve.add_argument("--ami-secret-env", default="CALLCENTER_AMI_SECRET", metavar="VAR",
+                       help="environment variable holding the AMI secret (never a flag: flags "
+                            "show in the process list)")
+    serve.add_argument("--pbx-config-dir", type=Path,
+                       help="the PBX's generated/ folder: devices, dial plan and queues are "
+                            "written there and reloaded")
+    serve.add_argument("--pstn-dial", default="PJSIP/{number}@pstn",
+                       help="Asterisk dial string for outside numbers ({number} is replaced)")
     sub.add_parser("migrate", help="create or upgrade the schema")
     sub.add_parser("demo-seed", help="load the demo call center (every password: demo)")
     imp = sub.add_parser("import", help="create/update teams, accounts, devices, groups and "
@@ -66,7 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
-        app = create_app(Settings(db_url=db_url))
+        settings = Settings(db_url=db_url)
+        center = build_center(settings)
+        if args.ami:
+            host, _, port = args.ami.rpartition(":")
+            center.pbx = AsteriskPbx(center, PbxOptions(
+                host=host or "127.0.0.1", port=int(port), username=args.ami_user,
+                secret=os.environ.get(args.ami_secret_env, ""),
+                config_dir=args.pbx_config_dir, pstn_dial=args.pstn_dial))
+        app = create_app(settings, center=center)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
                     timeout_graceful_shutdown=3)

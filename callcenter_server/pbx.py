@@ -11,13 +11,41 @@ from typing import Protocol
 
 
 class PbxPort(Protocol):
+    @property
+    def available(self) -> bool:
+        """Connected: changes reach the PBX now (else they wait for the reconnect)."""
+        ...
+
+    @property
+    def retry_after_s(self) -> int: ...
+
     def agent_changed(self, agent_id: int) -> None:
         """Membership, pause or device of this agent changed: bring the PBX in line."""
         ...
+
+    def config_changed(self) -> None:
+        """Devices, groups or agents were provisioned: rewrite the PBX config."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class NoPbx:
     """No PBX configured: the server keeps the state; nothing rings."""
 
+    available = True
+    retry_after_s = 0
+
     def agent_changed(self, agent_id: int) -> None:
+        return None
+
+    def config_changed(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
         return None

@@ -9,6 +9,7 @@ The document (see docs/provisioning.md and `demo_document()`):
         session_timeout_s: 90
         wrapup_s: 0
         pause_reasons: [{code, label}]          # default: the product's list
+        rates:    [{prefix, per_minute}]        # call prices; longest prefix wins
         accounts: [{username, password, role: team_admin|user, display_name}]
         devices:  [{number, kind: internal|external, owner, extension, sip_password}]
         groups:   [{name, queue, extension}]
@@ -22,12 +23,13 @@ agent number) and updated in place, so the same file can be applied again.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from .db.tables import Account, Agent, Device, Group, GroupMember, PauseReason, Team
+from .db.tables import Account, Agent, Device, Group, GroupMember, PauseReason, Rate, Team
 from .model import DEFAULT_PAUSE_REASONS, DeviceKind, DeviceMode, Membership, Role
 from .security import Passwords
 
@@ -101,6 +103,19 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
         for pos, r in enumerate(reasons):
             db.add(PauseReason(team_id=team.id, code=str(_req(r, "code", f"{where}.pause_reasons")),
                                label=str(r.get("label", r["code"])), position=pos))
+
+    rates = t.get("rates")
+    if rates is not None:
+        for old_rate in db.scalars(select(Rate).where(Rate.team_id == team.id)):
+            db.delete(old_rate)
+        db.flush()
+        for i, r in enumerate(rates):
+            w = f"{where}.rates[{i}]"
+            try:
+                price = Decimal(str(_req(r, "per_minute", w)))
+            except InvalidOperation:
+                raise ProvisioningError(f"{w}: per_minute must be a number") from None
+            db.add(Rate(team_id=team.id, prefix=str(r.get("prefix", "")), per_minute=price))
 
     accounts: dict[str, Account] = {
         a.username: a for a in db.scalars(select(Account).where(Account.team_id == team.id))
@@ -253,6 +268,8 @@ def demo_document(password: str = DEMO_PASSWORD) -> dict[str, Any]:
             "heartbeat_interval_s": 20,
             "session_timeout_s": 90,
             "wrapup_s": 10,
+            "rates": [{"prefix": "0", "per_minute": "0.02"},
+                      {"prefix": "00", "per_minute": "0.25"}],
             "accounts": [
                 {"username": "supervisor", "password": password, "role": "team_admin",
                  "display_name": "Demo supervisor"},

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
@@ -24,12 +27,14 @@ from .db.engine import is_sqlite
 from .db.tables import (
     Account,
     Agent,
+    CallRecord,
     Device,
     DeviceContact,
     Event,
     Group,
     GroupMember,
     PauseReason,
+    Rate,
     Session,
     Team,
 )
@@ -78,6 +83,50 @@ class Principal:
         return self.role is SessionRole.TEAM_ADMIN and self.team_id == team_id
 
 
+@dataclass(frozen=True)
+class DevicePbx:
+    number: str
+    kind: str
+    extension: str | None
+    sip_password: str
+    label: str
+    has_contact: bool = False
+
+
+@dataclass(frozen=True)
+class MemberPbx:
+    queue: str
+    membership: str
+    checked_in: bool
+
+
+@dataclass(frozen=True)
+class AgentPbxState:
+    """What the PBX must reflect for one agent."""
+
+    agent_id: int
+    number: str
+    device: DevicePbx | None
+    paused: bool
+    pause_reason: str | None
+    wrapup: bool
+    memberships: tuple[MemberPbx, ...]
+
+
+@dataclass(frozen=True)
+class GroupPbx:
+    name: str
+    queue: str
+    extension: str | None
+
+
+@dataclass(frozen=True)
+class PbxSnapshot:
+    devices: tuple[DevicePbx, ...]
+    groups: tuple[GroupPbx, ...]
+    agents: tuple[AgentPbxState, ...]
+
+
 @dataclass
 class LoginRequest:
     team: str | None
@@ -94,6 +143,8 @@ class _Tx:
     now: float
     events: list[Event] = field(default_factory=list)
     changed_agents: set[int] = field(default_factory=set)
+    #: The change is only real once the PBX has it: answer 503 if the PBX is away.
+    needs_pbx: bool = False
 
     def emit(
         self, etype: str, team_id: int | None, agent: Agent | None, data: dict[str, Any]
@@ -171,6 +222,13 @@ class CallCenter:
                 self.pbx.agent_changed(agent_id)
             except Exception:
                 log.exception("PBX driver failed on agent %s", agent_id)
+        if tx.needs_pbx and tx.changed_agents and not self.pbx.available:
+            # Saved, and applied by the reconcile when the PBX is back; the client hears why
+            # the phone may not ring yet. Retrying is safe: the operations are idempotent.
+            raise ProblemError(
+                "pbx_unavailable",
+                "Saved. The phone system is unreachable; it will follow when it is back.",
+                retry_after=self.pbx.retry_after_s or 5)
 
     @contextmanager
     def _read(self) -> Iterator[DbSession]:
@@ -692,6 +750,7 @@ class CallCenter:
         """
         with self._tx() as tx:
             agent = self._target_agent(tx.db, p, target)
+            tx.needs_pbx = True
             if checked_in and agent.current_device_id is None:
                 raise ProblemError("no_device", "Log in with a device before checking in")
             by = p.name if target else None
@@ -740,6 +799,7 @@ class CallCenter:
     ) -> dict[str, Any]:
         with self._tx() as tx:
             agent = self._target_agent(tx.db, p, target)
+            tx.needs_pbx = True
             by = p.name if target else None
             if paused:
                 codes = {r["code"] for r in self._pause_reasons(tx.db, agent.team_id)}
@@ -867,27 +927,55 @@ class CallCenter:
             else:
                 row.ip, row.port, row.updated_at = ip, port, tx.now
 
+    def _effective_device_id(self, agent: Agent) -> int | None:
+        """The device that rings for the agent: the current one, else a fixed agent's own
+        (a static member is rung even when logged out)."""
+        if agent.current_device_id is not None:
+            return agent.current_device_id
+        return agent.fixed_device_id if agent.device_mode == DeviceMode.FIXED.value else None
+
+    def agent_on_device(self, device_number: str) -> int | None:
+        with self._read() as db:
+            device_id = db.scalar(select(Device.id).where(Device.number == device_number))
+            if device_id is None:
+                return None
+            return db.scalar(select(Agent.id).where(
+                (Agent.current_device_id == device_id) | (
+                    Agent.current_device_id.is_(None)
+                    & (Agent.fixed_device_id == device_id)
+                    & (Agent.device_mode == DeviceMode.FIXED.value))
+            ).order_by(Agent.current_device_id.is_(None)).limit(1))
+
     def call_activity(
         self, device_number: str, activity: Activity, call: dict[str, str] | None = None,
         *, answered: bool = False,
     ) -> None:
-        """The PBX reports what the agent on a device is doing (ringing, talking, …, idle).
+        """The PBX reports what the agent on a device is doing."""
+        agent_id = self.agent_on_device(device_number)
+        if agent_id is not None:
+            self.agent_activity(agent_id, activity, call, answered=answered)
+
+    def agent_activity(
+        self, agent_id: int, activity: Activity, call: dict[str, str] | None = None,
+        *, answered: bool = False,
+    ) -> None:
+        """The PBX reports what an agent is doing (ringing, talking, hold, idle).
 
         `answered` on the transition to IDLE says whether the call was taken (wrap-up follows).
         """
         with self._tx() as tx:
-            device = tx.db.scalar(select(Device).where(Device.number == device_number))
-            if device is None:
-                return
-            agent = tx.db.scalar(select(Agent).where(Agent.current_device_id == device.id))
+            agent = tx.db.get(Agent, agent_id)
             if agent is None or agent.activity == activity.value:
                 return
+            device_id = self._effective_device_id(agent)
+            device = tx.db.get(Device, device_id) if device_id is not None else None
             before = agent.activity
             agent.activity, agent.activity_at = activity.value, tx.now
             if activity is not Activity.IDLE:
                 agent.call_info = call or agent.call_info
             tx.touch(agent)
-            data = {"agent": agent.number, "device": device_number, **(agent.call_info or {})}
+            data = {"agent": agent.number, "device": device.number if device else None,
+                    **(agent.call_info or {})}
             if activity is Activity.RINGING:
                 tx.emit("call.ringing", agent.team_id, agent, data)
             elif activity is Activity.TALKING and before == Activity.RINGING.value:
@@ -895,10 +983,106 @@ class CallCenter:
             elif activity is Activity.HOLD or before == Activity.HOLD.value:
                 tx.emit("call.hold" if activity is Activity.HOLD else "call.resumed",
                         agent.team_id, agent, data)
+            elif activity is Activity.TALKING:
+                tx.emit("call.answered", agent.team_id, agent, data)
             elif activity is Activity.IDLE:
                 agent.call_info = None
                 tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
                 self._after_call(tx, agent, answered)
+
+    # ----------------------------------------------------------------- the PBX's view
+
+    def _device_pbx(self, d: Device, with_contact: set[int]) -> DevicePbx:
+        return DevicePbx(d.number, d.kind, d.extension, d.sip_password or "",
+                         d.description or d.number, d.id in with_contact)
+
+    def _agent_pbx(self, db: DbSession, a: Agent, devices: dict[int, DevicePbx]) -> AgentPbxState:
+        device_id = self._effective_device_id(a)
+        return AgentPbxState(
+            agent_id=a.id, number=a.number,
+            device=devices.get(device_id) if device_id is not None else None,
+            paused=a.paused, pause_reason=a.pause_reason, wrapup=a.wrapup,
+            memberships=tuple(MemberPbx(m.group.queue, m.membership, m.checked_in)
+                              for m in a.memberships))
+
+    def _devices_pbx(self, db: DbSession) -> dict[int, DevicePbx]:
+        with_contact = set(db.scalars(select(DeviceContact.device_id)).all())
+        return {d.id: self._device_pbx(d, with_contact)
+                for d in db.scalars(select(Device).order_by(Device.number)).all()}
+
+    def pbx_snapshot(self) -> PbxSnapshot:
+        """Everything the PBX config and a full reconcile need."""
+        with self._read() as db:
+            devices = self._devices_pbx(db)
+            groups = db.scalars(select(Group).order_by(Group.queue)).all()
+            agents = db.scalars(select(Agent).order_by(Agent.id)).all()
+            return PbxSnapshot(
+                devices=tuple(devices.values()),
+                groups=tuple(GroupPbx(g.name, g.queue, g.extension) for g in groups),
+                agents=tuple(self._agent_pbx(db, a, devices) for a in agents))
+
+    def agent_pbx_states(self, agent_ids: Sequence[int]) -> list[AgentPbxState]:
+        with self._read() as db:
+            devices = self._devices_pbx(db)
+            agents = db.scalars(select(Agent).where(Agent.id.in_(agent_ids))).all()
+            return [self._agent_pbx(db, a, devices) for a in agents]
+
+    # ----------------------------------------------------------------- billing
+
+    def record_cdr(self, cdr: dict[str, str]) -> bool:
+        """Turn a PBX call record into a billed call, if someone pays for it.
+
+        The dial plan marks billable legs with `billto=<device number>` in the CDR's user
+        field: the caller's device for outside calls, the external device for an extension
+        that stands for an outside number. Its owner pays.
+        """
+        match = re.search(r"billto=([^;,\s]+)", cdr.get("UserField", ""))
+        uniqueid = cdr.get("UniqueID", "")
+        if match is None or not uniqueid:
+            return False
+        with self._tx() as tx:
+            if tx.db.scalar(select(CallRecord.id).where(CallRecord.uniqueid == uniqueid)):
+                return False
+            device = tx.db.scalar(select(Device).where(Device.number == match.group(1)))
+            if device is None:
+                log.warning("CDR %s bills unknown device %s", uniqueid, match.group(1))
+                return False
+            destination = (device.number if device.kind == DeviceKind.EXTERNAL.value
+                           else cdr.get("Destination", ""))
+            billable = int(cdr.get("BillableSeconds") or 0)
+            rates = tx.db.scalars(select(Rate).where(Rate.team_id == device.team_id)).all()
+            rate = max((r for r in rates if destination.startswith(r.prefix)),
+                       key=lambda r: len(r.prefix), default=None)
+            minutes = -(-billable // 60)  # started minutes
+            cost = (rate.per_minute * minutes) if rate is not None else Decimal(0)
+            tx.db.add(CallRecord(
+                uniqueid=uniqueid, team_id=device.team_id, billed_user_id=device.owner_id,
+                device_id=device.id, source=cdr.get("Source", ""), destination=destination,
+                started_at=_cdr_time(cdr.get("StartTime")) or tx.now,
+                answered_at=_cdr_time(cdr.get("AnswerTime")),
+                ended_at=_cdr_time(cdr.get("EndTime")) or tx.now,
+                billable_s=billable, disposition=cdr.get("Disposition", ""), cost=cost))
+            log.info("billed call %s to %s: %s s, %s", uniqueid, device.owner_id, billable, cost)
+            return True
+
+    def usage(self, p: Principal, team_name: str, start: float, end: float) -> dict[str, Any]:
+        """Calls and cost per billed user of a team between two times."""
+        tid = self.team_id(p, team_name)
+        with self._read() as db:
+            rows = db.execute(
+                select(CallRecord.billed_user_id, func.count(), func.sum(CallRecord.billable_s),
+                       func.sum(CallRecord.cost))
+                .where(CallRecord.team_id == tid, CallRecord.started_at >= start,
+                       CallRecord.started_at < end)
+                .group_by(CallRecord.billed_user_id)).all()
+            names = dict(db.execute(select(Account.id, Account.username)
+                                    .where(Account.team_id == tid)).tuples().all())
+            users = [{"user": names.get(uid) if uid is not None else None,
+                      "calls": int(calls), "billable_seconds": int(secs or 0),
+                      "cost": str(Decimal(cost or 0).quantize(Decimal("0.0001")))}
+                     for uid, calls, secs, cost in rows]
+        users.sort(key=lambda u: (u["user"] is None, u["user"] or ""))
+        return {"team": team_name, "from": iso(start), "to": iso(end), "users": users}
 
     def _after_call(self, tx: _Tx, agent: Agent, answered: bool) -> None:
         if agent.pending_checkout_reason is not None:
@@ -912,3 +1096,13 @@ class CallCenter:
             agent.wrapup, agent.wrapup_until = True, tx.now + team.wrapup_s
             tx.emit("agent.wrapup_started", agent.team_id, agent,
                     {"agent": agent.number, "until": iso(agent.wrapup_until)})
+
+
+def _cdr_time(text: str | None) -> float | None:
+    """Asterisk CDR times are local 'YYYY-MM-DD HH:MM:SS' (empty when not answered)."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").astimezone().timestamp()
+    except ValueError:
+        return None

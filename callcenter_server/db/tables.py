@@ -6,6 +6,8 @@ cheap to compare.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -203,3 +206,35 @@ class Event(Base):
     agent_id: Mapped[int | None] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(48))
     data: Mapped[str] = mapped_column(Text)
+
+
+class Rate(Base):
+    """Per-minute price of calls to numbers starting with `prefix` (longest prefix wins)."""
+
+    __tablename__ = "rates"
+    __table_args__ = (UniqueConstraint("team_id", "prefix", name="uq_rates_team_prefix"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32))
+    per_minute: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+
+
+class CallRecord(Base):
+    """A billed call (from the PBX's CDR): who pays, what it cost."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (Index("ix_call_records_team_start", "team_id", "started_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    billed_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[float] = mapped_column(Float)
+    answered_at: Mapped[float | None] = mapped_column(Float)
+    ended_at: Mapped[float] = mapped_column(Float)
+    billable_s: Mapped[int] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(32))
+    cost: Mapped[Decimal] = mapped_column(Numeric(12, 4))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from callcenter_server.app import Settings, build_center, create_app
 from callcenter_server.clock import Clock, ManualClock
+from callcenter_server.pbx import PbxPort
 from callcenter_server.provision import apply_document
 from callcenter_server.security import FAST_PROFILE, Passwords
 from callcenter_server.service import CallCenter
@@ -178,9 +179,11 @@ class LiveServer:
 
 @contextlib.contextmanager
 def start_live_server(settings: Settings, clock: Clock | None = None,
-                      **app_kw: Any) -> Iterator[LiveServer]:
+                      pbx: Callable[[CallCenter], PbxPort] | None = None) -> Iterator[LiveServer]:
     clock = clock or ManualClock()
-    center = build_center(settings, clock=clock, **app_kw)
+    center = build_center(settings, clock=clock)
+    if pbx is not None:
+        center.pbx = pbx(center)
     app = create_app(settings, center=center)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

@@ -1,0 +1,479 @@
+"""The Asterisk driver: the server's database is the truth, Asterisk follows it over AMI.
+
+Design (docs/asterisk.md has the operator's view):
+
+- **Config**: internal devices, the agents' dial targets, queue extensions, extensions that
+  stand for outside numbers and the queues with their static members are written as include
+  files into the PBX's `generated/` folder and reloaded. The site's own config supplies the
+  templates (`cc-phone`, `cc-phone-aor`, `cc-phone-auth`) and the transport.
+- **Queue members**: one per agent, `Local/agent<ID>@cc-agents` with state interface
+  `hint:agent<ID>@cc-agents`. The hint and the Local extension follow the agent's current
+  device, so a device change (or an external number) never needs leaving and re-joining queues.
+- **Reconcile**: on every AMI (re)connect, at start and after every change of an agent, the
+  members Asterisk has are compared with what the database says (checked-in dynamic groups,
+  static groups, paused or in wrap-up) and QueueAdd/QueueRemove/QueuePause close the gap. An
+  Asterisk that restarted, with or without persisted members, is put right without any client.
+- **Events**: ContactStatus → where a device is registered from (self-adapting devices);
+  AgentCalled/AgentConnect/AgentComplete/AgentRingNoAnswer and DeviceStateChange → agent
+  activity and `call.*` events; Cdr → billing records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from .ami import AmiClient, AmiError, AmiUnavailable, Message
+from .model import Activity, DeviceKind, Membership
+from .service import AgentPbxState, CallCenter, PbxSnapshot
+
+log = logging.getLogger("callcenter.asterisk")
+
+AGENT_CONTEXT = "cc-agents"
+
+
+def member_interface(agent_id: int) -> str:
+    return f"Local/agent{agent_id}@{AGENT_CONTEXT}"
+
+
+def state_interface(agent_id: int) -> str:
+    return f"hint:agent{agent_id}@{AGENT_CONTEXT}"
+
+
+_AGENT_IFACE = re.compile(r"^Local/agent(\d+)@" + AGENT_CONTEXT)
+_SIP_URI_HOST = re.compile(r"^sips?:[^@]*@\[?([0-9A-Fa-f.:]+?)\]?(?::(\d+))?(?:[;>]|$)")
+
+
+def agent_id_of(interface: str) -> int | None:
+    m = _AGENT_IFACE.match(interface or "")
+    return int(m.group(1)) if m else None
+
+
+def contact_host(uri: str) -> tuple[str, int] | None:
+    m = _SIP_URI_HOST.match(uri or "")
+    if not m:
+        return None
+    return m.group(1), int(m.group(2) or 5060)
+
+
+def _safe(value: str) -> str:
+    """Values written into Asterisk config: no newlines, commas or semicolons."""
+    return re.sub(r"[\r\n,;\[\]\"]", "", value)
+
+
+@dataclass
+class PbxOptions:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    secret: str = ""
+    #: The PBX's generated/ folder; None when another tool writes the config.
+    config_dir: Path | None = None
+    #: How an outside number is dialled; {number} is replaced.
+    pstn_dial: str = "PJSIP/{number}@pstn"
+    #: Seconds a queue rings an agent before trying again.
+    ring_timeout_s: int = 15
+    retry_after_s: int = 5
+
+
+@dataclass
+class _ActiveCall:
+    queue: str | None = None
+    caller_id: str = ""
+    caller_name: str = ""
+    uniqueid: str = ""
+    answered: bool = False
+
+
+class AsteriskPbx:
+    """PbxPort for a real Asterisk. Runs on the server's event loop."""
+
+    def __init__(self, center: CallCenter, options: PbxOptions) -> None:
+        self.center = center
+        self.options = options
+        self.ami = AmiClient(options.host, options.port, options.username, options.secret,
+                             on_event=self._on_event, on_connect=self._on_connect)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dirty: set[int] = set()
+        self._dirty_all = False
+        self._dirty_lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._config_text: dict[str, str] = {}
+        self._calls: dict[int, _ActiveCall] = {}
+        self.reconciled = 0  # completed full reconciliations (tests wait on it)
+        self._reconciled_event: asyncio.Event | None = None
+
+    # ----------------------------------------------------------------- PbxPort
+
+    @property
+    def available(self) -> bool:
+        return self.ami.connected
+
+    @property
+    def retry_after_s(self) -> int:
+        return self.options.retry_after_s
+
+    def agent_changed(self, agent_id: int) -> None:
+        """Called from request threads after commit: queue the agent for reconciliation."""
+        with self._dirty_lock:
+            self._dirty.add(agent_id)
+        self._poke()
+
+    def config_changed(self) -> None:
+        """Devices, groups or agents were provisioned: rewrite config and reconcile all."""
+        with self._dirty_lock:
+            self._dirty_all = True
+        self._poke()
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    # ----------------------------------------------------------------- life
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._reconciled_event = asyncio.Event()
+        if self.options.config_dir is not None:
+            await self._write_config(reload=False)
+        self._tasks = [asyncio.create_task(self.ami.run()),
+                       asyncio.create_task(self._reconciler())]
+
+    async def stop(self) -> None:
+        await self.ami.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _on_connect(self) -> None:
+        with self._dirty_lock:
+            self._dirty_all = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _reconciler(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self.ami.connected:
+                continue  # on_connect marks everything dirty again
+            with self._dirty_lock:
+                everything, self._dirty_all = self._dirty_all, False
+                agents, self._dirty = self._dirty, set()
+            try:
+                if everything:
+                    await self._reconcile_all()
+                elif agents:
+                    await self._reconcile_agents(agents)
+            except (AmiUnavailable, AmiError) as exc:
+                log.warning("reconcile interrupted (%s); will redo on reconnect", exc)
+                with self._dirty_lock:
+                    self._dirty_all = True
+            except Exception:
+                log.exception("reconcile failed")
+                with self._dirty_lock:
+                    self._dirty_all = True
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    # ----------------------------------------------------------------- config files
+
+    def render_config(self, snap: PbxSnapshot) -> dict[str, str]:
+        o = self.options
+        devices = ["; Generated by callcenter_server: internal devices. Do not edit.\n"]
+        for d in snap.devices:
+            if d.kind != DeviceKind.INTERNAL.value:
+                continue
+            n = _safe(d.number)
+            devices.append(
+                f"[{n}](cc-phone)\nauth = {n}\naors = {n}\ncallerid = \"{_safe(d.label)}\" <{n}>\n"
+                f"[{n}](cc-phone-aor)\n"
+                f"[{n}](cc-phone-auth)\nusername = {n}\npassword = {_safe(d.sip_password)}\n")
+        ext = ["; Generated by callcenter_server: dial plan. Do not edit.\n",
+               "[cc-phones]\n; What internal devices may dial.\ninclude => cc-inbound\n"
+               "include => cc-site\n"]
+        for d in snap.devices:
+            n = _safe(d.number)
+            if d.kind == DeviceKind.INTERNAL.value:
+                ext.append(f"exten => {n},1,Dial(PJSIP/{n},30)\n same => n,Hangup()\n")
+            elif d.extension:
+                # The extension stands for the outside number: its owner pays.
+                dial = o.pstn_dial.format(number=n)
+                ext.append(f"exten => {_safe(d.extension)},1,Set(CDR(userfield)=billto={n})\n"
+                           f" same => n,Dial({dial},60)\n same => n,Hangup()\n")
+        # Any other number of 4+ digits leaves through the PSTN trunk, billed to the caller.
+        ext.append("exten => _[0+]XXX.,1,Set(CDR(userfield)=billto=${CHANNEL(endpoint)})\n"
+                   f" same => n,Dial({o.pstn_dial.format(number='${EXTEN}')},60)\n"
+                   " same => n,Hangup()\n")
+        ext.append("\n[pstn]\n; Calls from the PSTN trunk.\ninclude => cc-inbound\n")
+        ext.append("\n[cc-inbound]\n; Queue extensions (from internal phones and the PSTN).\n")
+        for g in snap.groups:
+            if g.extension:
+                ext.append(f"exten => {_safe(g.extension)},1,Queue({_safe(g.queue)},r)\n"
+                           " same => n,Hangup()\n")
+        ext.append(f"\n[{AGENT_CONTEXT}]\n; One Local extension per agent: rings its device.\n")
+        for a in snap.agents:
+            name = f"agent{a.agent_id}"
+            dev = a.device
+            if dev is None:
+                ext.append(f"exten => {name},1,Congestion()\n")
+            elif dev.kind == DeviceKind.INTERNAL.value:
+                n = _safe(dev.number)
+                ext.append(f"exten => {name},hint,PJSIP/{n}\n"
+                           f"exten => {name},1,Dial(PJSIP/{n},{o.ring_timeout_s})\n")
+            else:
+                n = _safe(dev.number)
+                ext.append(f"exten => {name},1,Set(CDR(userfield)=billto={n})\n"
+                           f" same => n,Dial({o.pstn_dial.format(number=n)},{o.ring_timeout_s})\n")
+        queues = ["; Generated by callcenter_server: queues and static members. Do not edit.\n"]
+        for g in snap.groups:
+            queues.append(f"[{_safe(g.queue)}]\nstrategy = ringall\ntimeout = {o.ring_timeout_s}\n"
+                          "retry = 1\nwrapuptime = 0\nringinuse = no\n")
+            for a in snap.agents:
+                for m in a.memberships:
+                    if m.queue == g.queue and m.membership == Membership.STATIC.value:
+                        queues.append(f"member => {member_interface(a.agent_id)},0,"
+                                      f"{_safe(a.number)},{state_interface(a.agent_id)}\n")
+        return {
+            "pjsip_devices.conf": "".join(devices),
+            "extensions_callcenter.conf": "".join(ext),
+            "queues.conf": "".join(queues),
+        }
+
+    async def _write_config(self, *, reload: bool) -> None:
+        if self.options.config_dir is None:
+            return
+        snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
+        files = self.render_config(snap)
+        changed = [name for name, text in files.items() if self._config_text.get(name) != text]
+        if not changed:
+            return
+        folder = self.options.config_dir
+        await anyio.to_thread.run_sync(_write_files, folder, {n: files[n] for n in changed})
+        self._config_text.update(files)
+        if reload and self.ami.connected:
+            await self._reload(changed)
+
+    async def _reload(self, changed: Iterable[str]) -> None:
+        changed = set(changed)
+        if "pjsip_devices.conf" in changed:
+            await self.ami.command("module reload res_pjsip.so")
+        if "extensions_callcenter.conf" in changed:
+            await self.ami.command("dialplan reload")
+        if "queues.conf" in changed:
+            await self.ami.command("queue reload all")
+
+    # ----------------------------------------------------------------- reconcile
+
+    async def _reconcile_all(self) -> None:
+        if self.options.config_dir is not None:
+            self._config_text.clear()  # Asterisk may have restarted: reload everything
+            await self._write_config(reload=True)
+        snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
+        have = await self._members()
+        for a in snap.agents:
+            await self._apply(a, have.get(a.agent_id, {}))
+        known = {a.agent_id for a in snap.agents}
+        for agent_id, queues in have.items():
+            if agent_id not in known:
+                for queue, member in queues.items():
+                    if member.get("Membership") == "dynamic":
+                        await self._queue_remove(queue, agent_id)
+        await self._sync_contacts(snap)
+        self.reconciled += 1
+        if self._reconciled_event is not None:
+            self._reconciled_event.set()
+        log.info("reconciled %d agents with Asterisk", len(snap.agents))
+
+    async def wait_reconciled(self, after: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """For tests and start-up: until `reconciled` exceeds `after`."""
+        async def until() -> None:
+            while self.reconciled <= after:
+                assert self._reconciled_event is not None
+                self._reconciled_event.clear()
+                await self._reconciled_event.wait()
+        await asyncio.wait_for(until(), timeout)
+
+    async def _reconcile_agents(self, agent_ids: set[int]) -> None:
+        if self.options.config_dir is not None:
+            await self._write_config(reload=True)
+        states = await anyio.to_thread.run_sync(self.center.agent_pbx_states, sorted(agent_ids))
+        for state in states:
+            have = await self._members(member_interface(state.agent_id))
+            await self._apply(state, have.get(state.agent_id, {}))
+
+    async def _members(self, member: str | None = None) -> dict[int, dict[str, Message]]:
+        """What Asterisk has: agent id → queue → QueueMember event."""
+        fields = {"Member": member} if member else {}
+        out: dict[int, dict[str, Message]] = {}
+        for ev in await self.ami.action_list("QueueStatus", **fields):
+            if ev.get("Event") != "QueueMember":
+                continue
+            agent_id = agent_id_of(ev.get("Location", ""))
+            if agent_id is not None:
+                out.setdefault(agent_id, {})[ev.get("Queue", "")] = ev
+        return out
+
+    async def _apply(self, a: AgentPbxState, have: dict[str, Message]) -> None:
+        paused = a.paused or a.wrapup
+        reason = "wrapup" if a.wrapup and not a.paused else (a.pause_reason or "")
+        wanted: dict[str, bool] = {}  # queue → dynamic?
+        for m in a.memberships:
+            if m.membership == Membership.STATIC.value:
+                wanted[m.queue] = False
+            elif m.checked_in:
+                wanted[m.queue] = True
+        for queue, member in have.items():
+            if queue not in wanted and member.get("Membership") == "dynamic":
+                await self._queue_remove(queue, a.agent_id)
+        for queue, dynamic in wanted.items():
+            current = have.get(queue)
+            if current is None:
+                if not dynamic:
+                    continue  # static members come from queues.conf (a reload adds them)
+                await self.ami.action(
+                    "QueueAdd", Queue=queue, Interface=member_interface(a.agent_id),
+                    MemberName=a.number, StateInterface=state_interface(a.agent_id),
+                    Paused="true" if paused else "false", Reason=reason)
+                log.info("queue %s: added agent %s%s", queue, a.number,
+                         " (paused)" if paused else "")
+            elif (current.get("Paused") == "1") != paused:
+                await self.ami.action("QueuePause", Queue=queue,
+                                      Interface=member_interface(a.agent_id),
+                                      Paused="true" if paused else "false", Reason=reason)
+                log.info("queue %s: agent %s %s", queue, a.number,
+                         "paused" if paused else "unpaused")
+
+    async def _queue_remove(self, queue: str, agent_id: int) -> None:
+        try:
+            await self.ami.action("QueueRemove", Queue=queue, Interface=member_interface(agent_id))
+            log.info("queue %s: removed agent id %s", queue, agent_id)
+        except AmiError as exc:
+            log.warning("queue %s: remove agent id %s: %s", queue, agent_id, exc)
+
+    async def _sync_contacts(self, snap: PbxSnapshot) -> None:
+        seen: set[str] = set()
+        try:
+            contacts = await self.ami.action_list("PJSIPShowContacts")
+        except AmiError as exc:
+            if "No Contacts found" not in str(exc):
+                raise
+            contacts = []  # Asterisk answers an empty list with an error
+        for ev in contacts:
+            if ev.get("Event") != "ContactList":
+                continue
+            host = contact_host(ev.get("Uri", ""))
+            aor = ev.get("Aor", "")
+            if host is not None and aor:
+                seen.add(aor)
+                await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
+        for d in snap.devices:
+            if d.kind == DeviceKind.INTERNAL.value and d.number not in seen and d.has_contact:
+                await anyio.to_thread.run_sync(self.center.device_contact, d.number, None)
+
+    # ----------------------------------------------------------------- events
+
+    async def _on_event(self, ev: Message) -> None:
+        name = ev.get("Event", "")
+        handler = getattr(self, f"_ev_{name}", None)
+        if handler is not None:
+            await handler(ev)
+
+    async def _ev_ContactStatus(self, ev: Message) -> None:
+        aor, status = ev.get("AOR", ""), ev.get("ContactStatus", "")
+        if status == "Removed":
+            await anyio.to_thread.run_sync(self.center.device_contact, aor, None)
+            return
+        host = contact_host(ev.get("URI", ""))
+        if host is not None and aor:
+            await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
+
+    async def _activity(self, agent_id: int, activity: Activity, *,
+                        answered: bool = False) -> None:
+        call = self._calls.get(agent_id)
+        info = None
+        if call is not None:
+            info = {"caller_id": call.caller_id, "caller_name": call.caller_name,
+                    "queue": call.queue or "", "call_id": call.uniqueid}
+        await anyio.to_thread.run_sync(
+            lambda: self.center.agent_activity(agent_id, activity, info, answered=answered))
+
+    async def _ev_AgentCalled(self, ev: Message) -> None:
+        agent_id = agent_id_of(ev.get("Interface", ""))
+        if agent_id is None:
+            return
+        self._calls[agent_id] = _ActiveCall(
+            queue=ev.get("Queue"), caller_id=ev.get("CallerIDNum", ""),
+            caller_name=ev.get("CallerIDName", ""), uniqueid=ev.get("Uniqueid", ""))
+        await self._activity(agent_id, Activity.RINGING)
+
+    async def _ev_AgentConnect(self, ev: Message) -> None:
+        agent_id = agent_id_of(ev.get("Interface", ""))
+        if agent_id is None:
+            return
+        call = self._calls.setdefault(agent_id, _ActiveCall(queue=ev.get("Queue")))
+        call.answered = True
+        await self._activity(agent_id, Activity.TALKING)
+
+    async def _ev_AgentComplete(self, ev: Message) -> None:
+        agent_id = agent_id_of(ev.get("Interface", ""))
+        if agent_id is not None:
+            await self._activity(agent_id, Activity.IDLE, answered=True)
+            self._calls.pop(agent_id, None)
+
+    async def _ev_AgentRingNoAnswer(self, ev: Message) -> None:
+        agent_id = agent_id_of(ev.get("Interface", ""))
+        if agent_id is not None and not self._calls.get(agent_id, _ActiveCall()).answered:
+            await self._activity(agent_id, Activity.IDLE)
+            self._calls.pop(agent_id, None)
+
+    async def _ev_AgentDump(self, ev: Message) -> None:
+        await self._ev_AgentRingNoAnswer(ev)
+
+    async def _ev_DeviceStateChange(self, ev: Message) -> None:
+        device = ev.get("Device", "")
+        if not device.startswith("PJSIP/"):
+            return
+        state = ev.get("State", "")
+        activity = {"RINGING": Activity.RINGING, "RINGINUSE": Activity.TALKING,
+                    "INUSE": Activity.TALKING, "BUSY": Activity.TALKING,
+                    "ONHOLD": Activity.HOLD, "NOT_INUSE": Activity.IDLE,
+                    "UNAVAILABLE": Activity.IDLE}.get(state)
+        if activity is None:
+            return
+        number = device.removeprefix("PJSIP/")
+        agent_id = await anyio.to_thread.run_sync(self.center.agent_on_device, number)
+        if agent_id is None:
+            return
+        call = self._calls.get(agent_id)
+        if activity is Activity.TALKING and call is not None:
+            call.answered = True
+        answered = call.answered if call is not None else activity is Activity.IDLE
+        await self._activity(agent_id, activity, answered=answered)
+        if activity is Activity.IDLE:
+            self._calls.pop(agent_id, None)
+
+    async def _ev_Cdr(self, ev: Message) -> None:
+        await anyio.to_thread.run_sync(self.center.record_cdr, dict(ev))
+
+
+def _write_files(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / name)
