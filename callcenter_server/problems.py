@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("callcenter.api")
 
@@ -94,6 +95,7 @@ def problem_response(
     *,
     retry_after: int | None = None,
     extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     status, title = CODES[code]
     body: dict[str, Any] = {
@@ -104,7 +106,7 @@ def problem_response(
         "code": code,
     }
     body.update(extra or {})
-    headers = {}
+    headers = dict(headers or {})
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
         body["retry_after"] = retry_after
@@ -130,6 +132,24 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 AUTH_CODES = ("unauthenticated", "invalid_token", "session_expired", "forbidden")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """The `Allow` header of a 405: every method some route answers on the request's path.
+
+    Starlette's own header lists only the first route that matched the path, but each method of
+    a path is its own route here.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_req: Request, exc: ProblemError) -> JSONResponse:
@@ -151,10 +171,15 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         by_status = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                      415: "unsupported_media_type", 400: "malformed_json"}
-        return problem_response(by_status.get(exc.status_code, "invalid_request"))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 §15.5.6: a 405 must say which methods the resource supports.
+            headers["Allow"] = allowed_methods(req) or headers.get("Allow", "")
+        return problem_response(by_status.get(exc.status_code, "invalid_request"),
+                                headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(_req: Request, exc: Exception) -> JSONResponse:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
-Number = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z*#+._-]+$")]
+# Text the API stores or looks up never holds U+0000 (PostgreSQL text cannot); a name or a reason
+# holds a character that is not whitespace. The whitespace is exactly Python's `str.isspace`,
+# spelled so that ECMA-262, Python and Rust regular expressions read these patterns alike.
+_WS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = rf"^[^\x00]*[^\x00{_WS}][^\x00]*$"
+
+# The limits hold for the value as sent, as the OpenAPI documents them; surrounding whitespace
+# is stripped only after they were checked.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NOT_BLANK),
+                 AfterValidator(str.strip)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NOT_BLANK),
+                 AfterValidator(str.strip)]
+Number = Annotated[str, StringConstraints(min_length=1, max_length=32,
+                                          pattern=r"^[0-9A-Za-z*#+._-]+$")]
 
 
 class Strict(BaseModel):
@@ -20,9 +32,10 @@ class LoginBody(Strict):
     agent: Name = Field(description="Agent number, or a team/system admin's user name")
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     terminal_id: Name = Field(description="Stable id of this installation (one per workstation)")
-    client_version: Annotated[str, StringConstraints(max_length=64)] = ""
+    client_version: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] = ""
     device_number: Number | None = Field(
-        None, description="Dynamic device mode: the number to use (a fixed agent may repeat its own)"
+        None,
+        description="Dynamic device mode: the number to use (a fixed agent may repeat its own)",
     )
 
 
@@ -95,7 +108,8 @@ class PauseReasonView(BaseModel):
 
 
 class LoginReply(BaseModel):
-    token: str = Field(description="Bearer token; send as `Authorization: Bearer …`. Never store it.")
+    token: str = Field(
+        description="Bearer token; send as `Authorization: Bearer …`. Never store it.")
     token_type: str
     session: SessionView
     role: str = Field(description="agent | team_admin | system_admin")

@@ -19,13 +19,15 @@ Commands (the phone's own ids: accounts by name, calls "c1", "c2", ...):
   send_tone  call, freq (Hz, whole numbers loop seamlessly), amplitude? (0..1, 0.25)
   stop_tone  call
   dtmf       call, digits, method? ("rfc2833" | "info")
-  stats      call?, freqs? [Hz], last? (5)   -> {calls: {id: {...recent blocks...}}}
+  stats      call?, freqs? [Hz], last? (5), expect? (Hz)
+             -> {calls: {id: {blocks, rx_frames, recent: [{ts, rms, dominant, score,
+                 zc_hz}], expect: {present, absent, gaps, ...}}}}
   tone_check call, freq, since_ts?, until_ts?, min_score? (0.5), min_rms? (300)
              -> {blocks, present, absent, gaps, longest_gap_ms, ...}
   quit       staged shutdown; the reply comes after libDestroy, then exit code 0
 Events: ready (pid, sip_port), reg_state (account, code, reason, active, expiration),
 incoming (call, account, remote_uri, caller_id {name, number}, request_uri, headers),
-call_state (call, account, state, code, reason), media_active (call),
+call_state (call, account, state, code, reason), media_active (call, again),
 media_state (call, status), dtmf_received (call, digit, method, duration_ms).
 
 Received audio is cut into 50 ms blocks (8 kHz, 400 samples). A block "has" a tone
@@ -46,6 +48,7 @@ import operator
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -352,6 +355,10 @@ def _child_main(argv: list[str] | None = None) -> int:
     )
     # The clock thread's frame callbacks need the GIL: hand it over sooner.
     sys.setswitchinterval(0.001)
+    # Ctrl-C in pytest reaches the whole process group; a KeyboardInterrupt raised inside
+    # a pjsua2 callback would escape into native code. The parent ends us instead
+    # (`quit`, or closing stdin, which quits the same way).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     out_lock = threading.Lock()
 
@@ -385,17 +392,18 @@ def _child_main(argv: list[str] | None = None) -> int:
         return ctypes.string_at(ptr, size) if ptr else b""
 
     probe = bytes(range(1, 200))
+    vec_bytes: Callable[[Any, int], bytes] = _bytes_slow
     try:
-        vec_bytes = _bytes_fast if _bytes_fast(pj.ByteVector(probe), len(probe)) == probe else None
+        if _bytes_fast(pj.ByteVector(probe), len(probe)) == probe:
+            vec_bytes = _bytes_fast
     except Exception:
-        vec_bytes = None
-    if vec_bytes is None:
+        log.exception("probing ByteVector")
+    if vec_bytes is _bytes_slow:
         log.warning("ByteVector data pointer not readable; using bytes(vec)")
-        vec_bytes = _bytes_slow
 
     silence = pj.ByteVector(bytes(FRAME_BYTES))
 
-    class TestPort(pj.AudioMediaPort):
+    class TestPort(pj.AudioMediaPort):  # type: ignore[misc]
         """Receives a call's audio into a locked list, sends a looped tone or silence.
 
         Both callbacks run on pjmedia's clock thread: they touch only this object's
@@ -471,7 +479,9 @@ def _child_main(argv: list[str] | None = None) -> int:
     class CommandError(Exception):
         pass
 
-    class PhoneCall(pj.Call):
+    class PhoneCall(pj.Call):  # type: ignore[misc]
+        audio_slot: int  # the call's conference slot our port is connected to
+
         def __init__(self, phone: Phone, acc: PhoneAccount, call_id: str, pj_id: int) -> None:
             super().__init__(acc, pj_id)
             self.phone = phone
@@ -479,7 +489,7 @@ def _child_main(argv: list[str] | None = None) -> int:
             self.account = acc.name
             self.port: TestPort | None = None
             self.audio: Any = None
-            self.last_dtmf: tuple[str, float] | None = None
+            self.audio_slot = -1
 
         @guarded
         def onCallState(self, prm: Any) -> None:
@@ -505,31 +515,27 @@ def _child_main(argv: list[str] | None = None) -> int:
                 if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                     continue
                 if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                    self.phone.attach_audio(self, self.getAudioMedia(mi.index))
-                    emit("media_active", call=self.cid, account=self.account)
+                    slot = int(mi.audioConfSlot)
+                    again = self.port is not None and self.audio_slot == slot
+                    if not again:  # a re-INVITE with the same stream needs no reconnect
+                        self.phone.attach_audio(self, self.getAudioMedia(mi.index))
+                        self.audio_slot = slot
+                    emit("media_active", call=self.cid, account=self.account, again=again)
                 else:
                     emit("media_state", call=self.cid, status=media_names.get(mi.status))
 
-        def _dtmf(self, digit: str, method: Any, duration: Any) -> None:
-            now = time.monotonic()
-            # pjsua may report a digit through both the old and the new callback.
-            if self.last_dtmf and self.last_dtmf[0] == digit and now - self.last_dtmf[1] < 0.04:
-                return
-            self.last_dtmf = (digit, now)
+        @guarded
+        def onDtmfDigit(self, prm: Any) -> None:
             names = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
             emit(
                 "dtmf_received",
                 call=self.cid,
-                digit=digit,
-                method=names.get(method, str(method)),
-                duration_ms=duration,
+                digit=prm.digit,
+                method=names.get(prm.method, str(prm.method)),
+                duration_ms=None if prm.duration in (None, 0xFFFFFFFF) else prm.duration,
             )
 
-        @guarded
-        def onDtmfDigit(self, prm: Any) -> None:
-            self._dtmf(prm.digit, prm.method, prm.duration)
-
-    class PhoneAccount(pj.Account):
+    class PhoneAccount(pj.Account):  # type: ignore[misc]
         def __init__(self, phone: Phone, name: str, spec: dict[str, Any]) -> None:
             super().__init__()
             self.phone = phone
@@ -614,6 +620,11 @@ def _child_main(argv: list[str] | None = None) -> int:
             cfg.medConfig.ecTailLen = 0
             self.ep.libInit(cfg)
             self.ep.audDevManager().setNullDev()
+            # G.711 only: tone checks want PCMU (speex distorted a test tone once), and a
+            # short SDP keeps the INVITE under 1300 bytes (else pjsip tries TCP first).
+            for codec in self.ep.codecEnum2():
+                prio = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(codec.codecId, 0)
+                self.ep.codecSetPriority(codec.codecId, prio)
             tcfg = pj.TransportConfig()
             tcfg.port = 0
             tcfg.boundAddress = "127.0.0.1"
@@ -833,7 +844,13 @@ def _child_main(argv: list[str] | None = None) -> int:
             last = int(msg.get("last", 5))
             self.pump_audio()
             chosen = [self._record(msg)] if msg.get("call") else list(self.records.values())
-            return {"calls": {r.call_id: r.summary(freqs, last) for r in chosen}}
+            calls = {r.call_id: r.summary(freqs, last) for r in chosen}
+            if msg.get("expect") is not None:  # block counts for one expected tone
+                for r in chosen:
+                    calls[r.call_id]["expect"] = r.tone_check(
+                        float(msg["expect"]), None, None, 0.5, 300.0
+                    )
+            return {"calls": calls}
 
         def cmd_tone_check(self, msg: dict[str, Any]) -> dict[str, Any]:
             rec = self._record(msg)
@@ -868,6 +885,8 @@ def _child_main(argv: list[str] | None = None) -> int:
             return True
 
         def shutdown(self) -> dict[str, float | bool]:
+            """Staged quit. Each stage is its own method so that no loop variable keeps
+            a Call, Account or port alive past libDestroy (its destructor would assert)."""
             t0 = time.monotonic()
             stages: dict[str, float | bool] = {}
             self.quitting = True
@@ -878,45 +897,54 @@ def _child_main(argv: list[str] | None = None) -> int:
             stages["hangup_s"] = round(time.monotonic() - t0, 3)
             # 2. unregister, wait (bounded), shut the accounts down
             t1 = time.monotonic()
-            for acc in self.accounts.values():
-                if acc.reg_active:
-                    try:
-                        acc.setRegistration(False)
-                    except pj.Error as exc:
-                        log.warning("unregister %s: %s", acc.name, exc.info())
+            self._unregister_all()
             stages["unregistered"] = self._wait(
                 lambda: not any(a.reg_active for a in self.accounts.values()), 2.0
             )
-            for acc in self.accounts.values():
-                acc.shutdown()
+            self._shutdown_accounts()
             stages["unregister_s"] = round(time.monotonic() - t1, 3)
             # 3. drop every Call/Account/port reference, collect
             t2 = time.monotonic()
-            for call in self.calls.values():
-                call.port = None
-                call.audio = None
-            self.calls.clear()
-            self.dying.clear()
-            self.doomed.clear()
-            self.accounts.clear()
-            for port in self.ports_all:
-                port.bind(None)
-            self.ports_free.clear()
-            self.ports_all.clear()
+            self._drop_all()
             gc.collect()
-            # Port removal from the bridge is asynchronous in pjsua 2.15: let the
-            # clock thread run it while the library is still alive.
+            # Removing a port from the bridge is asynchronous in pjsua 2.15: let the
+            # clock thread finish it while the library is alive.
             end = time.monotonic() + 0.1
             while time.monotonic() < end:
                 self.ep.libHandleEvents(10)
             stages["release_s"] = round(time.monotonic() - t2, 3)
-            # 5. destroy the library without waiting for the network
+            # 4. (no poll timer here) 5. destroy without waiting for the network
             t3 = time.monotonic()
             self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
             stages["destroy_s"] = round(time.monotonic() - t3, 3)
             stages["total_s"] = round(time.monotonic() - t0, 3)
             log.info("shutdown %s", stages)
             return stages
+
+        def _unregister_all(self) -> None:
+            for acc in self.accounts.values():
+                if acc.reg_active:
+                    try:
+                        acc.setRegistration(False)
+                    except pj.Error as exc:
+                        log.warning("unregister %s: %s", acc.name, exc.info())
+
+        def _shutdown_accounts(self) -> None:
+            for acc in self.accounts.values():
+                acc.shutdown()
+
+        def _drop_all(self) -> None:
+            for call in self.calls.values():
+                call.port = None
+                call.audio = None
+            for port in self.ports_all:
+                port.bind(None)
+            self.calls.clear()
+            self.dying.clear()
+            self.doomed.clear()
+            self.accounts.clear()
+            self.ports_free.clear()
+            self.ports_all.clear()
 
     def read_stdin(phone: Phone) -> None:
         """Only parses and enqueues: pjsua2 is never touched from this thread."""
@@ -938,12 +966,7 @@ def _child_main(argv: list[str] | None = None) -> int:
     phone.start(args.log_level)
     emit("ready", pid=os.getpid(), sip_port=phone.sip_port, name=args.name)
     threading.Thread(target=read_stdin, args=(phone,), name="stdin", daemon=True).start()
-    try:
-        code = phone.run()
-    except KeyboardInterrupt:
-        if not phone.done:
-            phone.shutdown()
-        code = 0
+    code = phone.run()
     # The Endpoint object outlives libDestroy (its destructor knows); drop it last.
     del phone
     gc.collect()
@@ -952,6 +975,23 @@ def _child_main(argv: list[str] | None = None) -> int:
 
 
 # ================================================================ parent: SipPhone
+
+
+LOG_DIR = Path(tempfile.gettempdir()) / "agent-desktop-sipphone"
+LOG_MAX_AGE = 24 * 3600
+
+
+def _new_log_path(name: str) -> Path:
+    """A fresh log file for one phone's stderr; logs older than a day are pruned."""
+    LOG_DIR.mkdir(exist_ok=True)
+    now = time.time()
+    for old in LOG_DIR.glob("*.log"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > LOG_MAX_AGE:
+                old.unlink()
+    fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=LOG_DIR)
+    os.close(fd)
+    return Path(path)
 
 
 class SipPhoneError(RuntimeError):
@@ -977,9 +1017,7 @@ class SipPhone:
         self.name = name
         self.log_level = log_level
         if log_path is None:
-            fd, tmp = tempfile.mkstemp(prefix=f"sipphone-{name}-", suffix=".log")
-            os.close(fd)
-            log_path = tmp
+            log_path = _new_log_path(name)
         self.log_path = Path(log_path)
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None
@@ -1268,9 +1306,14 @@ class SipPhone:
         self.request("dtmf", call=call, digits=digits, method=method)
 
     def stats(
-        self, call: str | None = None, freqs: Iterable[float] = (), last: int = 5
+        self,
+        call: str | None = None,
+        freqs: Iterable[float] = (),
+        last: int = 5,
+        expect: float | None = None,
     ) -> dict[str, Any]:
-        return dict(self.request("stats", call=call, freqs=list(freqs), last=last)["calls"])
+        reply = self.request("stats", call=call, freqs=list(freqs), last=last, expect=expect)
+        return dict(reply["calls"])
 
     def tone_check(
         self,
