@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -194,6 +195,21 @@ def force_pause(team: s.Name, agent: s.Name, body: s.ForcePauseBody, p: Me,
 def force_unpause(team: s.Name, agent: s.Name, body: s.ForceBody, p: Me,
                   cc: Center) -> dict[str, Any]:
     return cc.set_pause(p, False, target=(cc.team_id(p, team), agent), reason=body.reason)
+
+
+@router.get("/teams/{team}/usage", response_model=s.UsageReply, response_model_by_alias=True,
+            tags=["team admin"], responses=ADMIN)
+def usage(
+    team: s.Name, p: Me, cc: Center,
+    first: Annotated[date, Query(alias="from", description="First day (UTC), inclusive")],
+    last: Annotated[date, Query(alias="to", description="Last day (UTC), inclusive")],
+) -> dict[str, Any]:
+    """Billed calls per user of the team: count, billable seconds and cost."""
+    if last < first:
+        raise ProblemError("invalid_request", "'to' is before 'from'")
+    start = datetime.combine(first, time.min, UTC).timestamp()
+    end = datetime.combine(last + timedelta(days=1), time.min, UTC).timestamp()
+    return cc.usage(p, team, start, end)
 
 
 # --------------------------------------------------------------------------- events

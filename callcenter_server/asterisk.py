@@ -107,8 +107,8 @@ class AsteriskPbx:
         self._dirty_all = False
         self._dirty_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
-        self._config_text: dict[str, str] = {}
         self._calls: dict[int, _ActiveCall] = {}
+        self._loaded_once = False
         self.reconciled = 0  # completed full reconciliations (tests wait on it)
         self._reconciled_event: asyncio.Event | None = None
 
@@ -255,18 +255,23 @@ class AsteriskPbx:
         }
 
     async def _write_config(self, *, reload: bool) -> None:
+        """Write the generated files that differ from what is on disk; reload those.
+
+        Compared with the disk: an Asterisk that restarted already read the current files, and
+        a needless res_pjsip reload right after its boot leaves restored contacts unqualified.
+        Only on this process's first connection is everything reloaded, since what that
+        Asterisk read before is unknown."""
         if self.options.config_dir is None:
             return
         snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
         files = self.render_config(snap)
-        changed = [name for name, text in files.items() if self._config_text.get(name) != text]
-        if not changed:
-            return
-        folder = self.options.config_dir
-        await anyio.to_thread.run_sync(_write_files, folder, {n: files[n] for n in changed})
-        self._config_text.update(files)
+        changed = await anyio.to_thread.run_sync(_write_files, self.options.config_dir, files)
         if reload and self.ami.connected:
-            await self._reload(changed)
+            if not self._loaded_once:
+                changed = list(files)
+            if changed:
+                await self._reload(changed)
+            self._loaded_once = True
 
     async def _reload(self, changed: Iterable[str]) -> None:
         changed = set(changed)
@@ -281,7 +286,6 @@ class AsteriskPbx:
 
     async def _reconcile_all(self) -> None:
         if self.options.config_dir is not None:
-            self._config_text.clear()  # Asterisk may have restarted: reload everything
             await self._write_config(reload=True)
         snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
         have = await self._members()
@@ -377,13 +381,18 @@ class AsteriskPbx:
             if ev.get("Event") != "ContactList":
                 continue
             host = contact_host(ev.get("Uri", ""))
-            aor = ev.get("Aor", "")
+            aor = ev.get("ObjectName", "").split(";@")[0]
             if host is not None and aor:
                 seen.add(aor)
                 await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
         for d in snap.devices:
             if d.kind == DeviceKind.INTERNAL.value and d.number not in seen and d.has_contact:
                 await anyio.to_thread.run_sync(self.center.device_contact, d.number, None)
+        # Contacts that Asterisk restored from astdb at boot are never qualified again
+        # ("NonQual", endpoint Unavailable: queues skip the agent) until something qualifies
+        # them. Qualify every registered device now; a live phone answers at once.
+        for aor in sorted(seen):
+            await self.ami.command(f"pjsip qualify {aor}")
 
     # ----------------------------------------------------------------- events
 
@@ -471,9 +480,19 @@ class AsteriskPbx:
         await anyio.to_thread.run_sync(self.center.record_cdr, dict(ev))
 
 
-def _write_files(folder: Path, files: dict[str, str]) -> None:
+def _write_files(folder: Path, files: dict[str, str]) -> list[str]:
+    """Replace the files whose text changed (atomically); returns their names."""
     folder.mkdir(parents=True, exist_ok=True)
+    changed = []
     for name, text in files.items():
+        target = folder / name
+        try:
+            if target.read_text(encoding="utf-8") == text:
+                continue
+        except FileNotFoundError:
+            pass
         tmp = folder / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(folder / name)
+        tmp.replace(target)
+        changed.append(name)
+    return changed

@@ -213,3 +213,19 @@ class ForcePauseBody(ForceBody):
 
 class ForceLogoutReply(BaseModel):
     ended: list[str]
+
+
+class UserUsage(BaseModel):
+    user: str | None = Field(description="The billed user account (null: device has no owner)")
+    calls: int
+    billable_seconds: int
+    cost: str = Field(description="Decimal, in the rate table's currency")
+
+
+class UsageReply(BaseModel):
+    team: str
+    from_: str = Field(alias="from")
+    to: str
+    users: list[UserUsage]
+
+    model_config = ConfigDict(populate_by_name=True)

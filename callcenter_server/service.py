@@ -1076,7 +1076,7 @@ class CallCenter:
                        CallRecord.started_at < end)
                 .group_by(CallRecord.billed_user_id)).all()
             names = dict(db.execute(select(Account.id, Account.username)
-                                    .where(Account.team_id == tid)).tuples().all())
+                                    .where(Account.team_id == tid)).all())
             users = [{"user": names.get(uid) if uid is not None else None,
                       "calls": int(calls), "billable_seconds": int(secs or 0),
                       "cost": str(Decimal(cost or 0).quantize(Decimal("0.0001")))}

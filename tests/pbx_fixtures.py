@@ -47,8 +47,8 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_rtp_range(size: int = 1000) -> tuple[int, int]:
-    """A block below Linux's ephemeral range (32768+), distinct within this session."""
+def free_rtp_range(size: int = 400) -> tuple[int, int]:
+    """A block below Linux's ephemeral range (32768+), distinct among running instances."""
     bases = [b for b in range(20000, 32000 - size + 1, size) if b not in _used_rtp_bases]
     base = random.choice(bases)
     _used_rtp_bases.add(base)
@@ -70,6 +70,7 @@ def new_sandbox(name: str) -> AsteriskSandbox:
 def discard(box: AsteriskSandbox) -> None:
     """Stop an instance and delete its folder (kept if AGENT_DESKTOP_PBX_KEEP is set)."""
     box.stop()
+    _used_rtp_bases.discard(box.rtp_start)
     if not os.environ.get(KEEP_ENV):
         remove_tree(box.instance_dir)
 

@@ -769,6 +769,11 @@ def _child_main(argv: list[str] | None = None) -> int:
             self.accounts[name] = acc
             return {"account": name, "uri": acfg.idUri, "register": register}
 
+        def cmd_reregister(self, msg: dict[str, Any]) -> dict[str, Any]:
+            """Send a fresh REGISTER now (what a phone does when its registration is due)."""
+            self.accounts[str(msg["account"])].setRegistration(True)
+            return {"ts": time.time()}
+
         def cmd_call(self, msg: dict[str, Any]) -> dict[str, Any]:
             acc = self.accounts.get(str(msg.get("account")))
             if acc is None:
@@ -1286,6 +1291,11 @@ class SipPhone:
         """Add a registering account and wait for its 200 OK; returns the reg_state event."""
         name = self.add_account(user, password=password, registrar=registrar, **extra)
         return self.wait_event("reg_state", timeout, account=name, code=200, active=True)
+
+    def reregister(self, account: str, timeout: float = 5.0) -> dict[str, Any]:
+        """REGISTER again now; returns the 200 OK reg_state event."""
+        sent = self.request("reregister", account=account)
+        return self.wait_event("reg_state", timeout, after=sent["ts"], account=account, code=200)
 
     def call(self, account: str, to: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         return self.request("call", account=account, to=to, headers=headers or {})
