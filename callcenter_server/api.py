@@ -212,6 +212,23 @@ def usage(
     return cc.usage(p, team, start, end)
 
 
+@router.put("/provisioning", response_model=s.ProvisionReply, tags=["team admin"],
+            responses=responses(*AUTH_CODES))
+def provision(body: dict[str, Any], p: Me, cc: Center) -> dict[str, Any]:
+    """Create or update teams, accounts, devices, groups and agents (docs/provisioning.md).
+
+    The PBX follows at once. A team admin may only send its own team."""
+    return {"applied": cc.provision(p, body)}
+
+
+@router.delete("/teams/{team}/devices/{number}", status_code=204, tags=["team admin"],
+               responses=responses(*ADMIN_CODES, "device_not_found", "device_in_use"))
+def delete_device(team: s.Name, number: s.Number, p: Me, cc: Center) -> Response:
+    """Remove a device (refused while an agent uses it or has it as fixed device)."""
+    cc.delete_device(p, team, number)
+    return Response(status_code=204)
+
+
 # --------------------------------------------------------------------------- events
 
 

@@ -82,6 +82,8 @@ class PbxOptions:
     #: Seconds a queue rings an agent before trying again.
     ring_timeout_s: int = 15
     retry_after_s: int = 5
+    #: How often the database's config version is checked for provisioning done elsewhere.
+    config_poll_s: float = 2.0
 
 
 @dataclass
@@ -109,6 +111,7 @@ class AsteriskPbx:
         self._wake: asyncio.Event | None = None
         self._calls: dict[int, _ActiveCall] = {}
         self._loaded_once = False
+        self._config_version = -1
         self.reconciled = 0  # completed full reconciliations (tests wait on it)
         self._reconciled_event: asyncio.Event | None = None
 
@@ -167,7 +170,16 @@ class AsteriskPbx:
     async def _reconciler(self) -> None:
         assert self._wake is not None
         while True:
-            await self._wake.wait()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.options.config_poll_s)
+            except TimeoutError:
+                # Provisioning by another process (the import command, another server
+                # instance) bumps the config version in the database.
+                version = await anyio.to_thread.run_sync(self.center.config_version)
+                if version == self._config_version:
+                    continue
+                with self._dirty_lock:
+                    self._dirty_all = True
             self._wake.clear()
             if not self.ami.connected:
                 continue  # on_connect marks everything dirty again
@@ -285,6 +297,7 @@ class AsteriskPbx:
     # ----------------------------------------------------------------- reconcile
 
     async def _reconcile_all(self) -> None:
+        self._config_version = await anyio.to_thread.run_sync(self.center.config_version)
         if self.options.config_dir is not None:
             await self._write_config(reload=True)
         snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)

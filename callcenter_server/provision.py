@@ -22,6 +22,7 @@ agent number) and updated in place, so the same file can be applied again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,7 +30,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from .db.tables import Account, Agent, Device, Group, GroupMember, PauseReason, Rate, Team
+from .db.tables import (
+    Account,
+    Agent,
+    Device,
+    Group,
+    GroupMember,
+    Meta,
+    PauseReason,
+    Rate,
+    Team,
+)
 from .model import DEFAULT_PAUSE_REASONS, DeviceKind, DeviceMode, Membership, Role
 from .security import Passwords
 
@@ -38,10 +49,56 @@ class ProvisioningError(ValueError):
     """The document is wrong; the message says where."""
 
 
-def _req(item: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in item or item[key] in (None, ""):
-        raise ProvisioningError(f"{where}: '{key}' is required")
-    return item[key]
+#: Device numbers and extensions end up in the PBX's config and dial plan.
+DIALABLE = re.compile(r"^[0-9A-Za-z+*._-]+$")
+#: Queue names too (an Asterisk config section name).
+QUEUE_NAME = re.compile(r"^[0-9A-Za-z._-]+$")
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, max_len: int = 64, *,
+          default: str | None = None, pattern: re.Pattern[str] | None = None) -> str:
+    """A short text field: a string or a number, no control characters, within the limit.
+    Required unless a default is given."""
+    value = item.get(key)
+    if value is None or value == "":
+        if default is None:
+            raise ProvisioningError(f"{where}: '{key}' is required")
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ProvisioningError(f"{where}: '{key}' must be text")
+    text = str(value)
+    if len(text) > max_len:
+        raise ProvisioningError(f"{where}: '{key}' is longer than {max_len} characters")
+    if any(ord(ch) < 32 for ch in text):
+        raise ProvisioningError(f"{where}: '{key}' contains control characters")
+    if pattern is not None and text and not pattern.match(text):
+        raise ProvisioningError(f"{where}: '{key}' may only hold {pattern.pattern[2:-3]}")
+    return text
+
+
+def _entries(parent: Mapping[str, Any], key: str, where: str) -> list[tuple[int, Any]]:
+    """The list under `key` (absent: empty), each entry a mapping."""
+    value = parent.get(key) or []
+    place = f"{where}.{key}" if where else key
+    if not isinstance(value, list):
+        raise ProvisioningError(f"{place} must be a list")
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ProvisioningError(f"{place}[{i}] must be a mapping")
+    return list(enumerate(value))
+
+
+def _int(item: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ProvisioningError(f"{where}: '{key}' must be a whole number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ProvisioningError(f"{where}: '{key}' must be a whole number") from None
+    if not 0 <= number <= 86_400:
+        raise ProvisioningError(f"{where}: '{key}' must be between 0 and 86400")
+    return number
 
 
 def _enum(value: Any, enum: type[Any], where: str) -> Any:
@@ -58,71 +115,101 @@ def apply_document(db: DbSession, doc: Mapping[str, Any], passwords: Passwords) 
         raise ProvisioningError("the document must be a mapping with 'teams' and/or "
                                 "'system_admins'")
     counts = {"teams": 0, "accounts": 0, "devices": 0, "groups": 0, "agents": 0}
-    for i, item in enumerate(doc.get("system_admins") or []):
+    for i, item in _entries(doc, "system_admins", ""):
         where = f"system_admins[{i}]"
-        username = str(_req(item, "username", where))
+        username = _text(item, "username", where)
         acc = db.scalar(select(Account).where(Account.team_id.is_(None),
                                               Account.username == username))
         if acc is None:
             acc = Account(team_id=None, username=username, role=Role.SYSTEM_ADMIN.value,
                           password_hash="")
             db.add(acc)
-        acc.password_hash = passwords.hash(str(_req(item, "password", where)))
-        acc.display_name = str(item.get("display_name", username))
+        acc.password_hash = passwords.hash(_text(item, "password", where, 256))
+        acc.display_name = _text(item, "display_name", where, 128, default=username)
         counts["accounts"] += 1
-    for t_index, t in enumerate(doc.get("teams") or []):
+    for t_index, t in _entries(doc, "teams", ""):
         _apply_team(db, t, f"teams[{t_index}]", passwords, counts)
+    bump_config_version(db)
     db.flush()
     return counts
 
 
+CONFIG_VERSION = "config_version"
+
+
+def bump_config_version(db: DbSession) -> None:
+    """Tell every server process that devices, groups or agents changed (the PBX follows)."""
+    row = db.get(Meta, CONFIG_VERSION)
+    if row is None:
+        db.add(Meta(key=CONFIG_VERSION, value=1))
+    else:
+        row.value += 1
+
+
+def config_version(db: DbSession) -> int:
+    row = db.get(Meta, CONFIG_VERSION)
+    return row.value if row is not None else 0
+
+
 def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Passwords,
                 counts: dict[str, int]) -> None:
-    name = str(_req(t, "name", where))
+    name = _text(t, "name", where)
     team = db.scalar(select(Team).where(Team.name == name))
     if team is None:
         team = Team(name=name)
         db.add(team)
-    team.heartbeat_interval_s = int(t.get("heartbeat_interval_s", team.heartbeat_interval_s or 20))
-    team.session_timeout_s = int(t.get("session_timeout_s", team.session_timeout_s or 90))
-    team.wrapup_s = int(t.get("wrapup_s", team.wrapup_s or 0))
+    team.heartbeat_interval_s = _int(t, "heartbeat_interval_s", team.heartbeat_interval_s or 20,
+                                     where)
+    team.session_timeout_s = _int(t, "session_timeout_s", team.session_timeout_s or 90, where)
+    team.wrapup_s = _int(t, "wrapup_s", team.wrapup_s or 0, where)
     if team.heartbeat_interval_s < 1 or team.session_timeout_s <= team.heartbeat_interval_s:
         raise ProvisioningError(f"{where}: session_timeout_s must exceed heartbeat_interval_s "
                                 "(and the interval must be at least 1 s)")
     db.flush()
     counts["teams"] += 1
 
-    reasons = t.get("pause_reasons")
-    if reasons is None and db.scalar(select(PauseReason.id).where(
-            PauseReason.team_id == team.id)) is None:
-        reasons = [{"code": c, "label": label} for c, label in DEFAULT_PAUSE_REASONS]
+    if "pause_reasons" in t:
+        reasons = [(_text(r, "code", f"{where}.pause_reasons[{i}]", 32),
+                    _text(r, "label", f"{where}.pause_reasons[{i}]", default=str(r.get("code"))))
+                   for i, r in _entries(t, "pause_reasons", where)]
+    elif db.scalar(select(PauseReason.id).where(PauseReason.team_id == team.id)) is None:
+        reasons = list(DEFAULT_PAUSE_REASONS)
+    else:
+        reasons = None
     if reasons is not None:
-        for r in db.scalars(select(PauseReason).where(PauseReason.team_id == team.id)):
-            db.delete(r)
+        if len({code for code, _ in reasons}) != len(reasons):
+            raise ProvisioningError(f"{where}.pause_reasons: codes must be unique")
+        for old_reason in db.scalars(select(PauseReason).where(PauseReason.team_id == team.id)):
+            db.delete(old_reason)
         db.flush()
-        for pos, r in enumerate(reasons):
-            db.add(PauseReason(team_id=team.id, code=str(_req(r, "code", f"{where}.pause_reasons")),
-                               label=str(r.get("label", r["code"])), position=pos))
+        for pos, (code, label) in enumerate(reasons):
+            db.add(PauseReason(team_id=team.id, code=code, label=label, position=pos))
 
-    rates = t.get("rates")
-    if rates is not None:
+    if "rates" in t:
+        rates = []
+        for i, r in _entries(t, "rates", where):
+            w = f"{where}.rates[{i}]"
+            try:
+                price = Decimal(_text(r, "per_minute", w, 20))
+            except InvalidOperation:
+                raise ProvisioningError(f"{w}: per_minute must be a number") from None
+            if not price.is_finite() or not 0 <= price < 10**8:
+                raise ProvisioningError(f"{w}: per_minute must be between 0 and 100000000")
+            rates.append((_text(r, "prefix", w, 32, default=""), price))
+        if len({prefix for prefix, _ in rates}) != len(rates):
+            raise ProvisioningError(f"{where}.rates: prefixes must be unique")
         for old_rate in db.scalars(select(Rate).where(Rate.team_id == team.id)):
             db.delete(old_rate)
         db.flush()
-        for i, r in enumerate(rates):
-            w = f"{where}.rates[{i}]"
-            try:
-                price = Decimal(str(_req(r, "per_minute", w)))
-            except InvalidOperation:
-                raise ProvisioningError(f"{w}: per_minute must be a number") from None
-            db.add(Rate(team_id=team.id, prefix=str(r.get("prefix", "")), per_minute=price))
+        for prefix, price in rates:
+            db.add(Rate(team_id=team.id, prefix=prefix, per_minute=price))
 
     accounts: dict[str, Account] = {
         a.username: a for a in db.scalars(select(Account).where(Account.team_id == team.id))
     }
-    for i, a in enumerate(t.get("accounts") or []):
+    for i, a in _entries(t, "accounts", where):
         w = f"{where}.accounts[{i}]"
-        username = str(_req(a, "username", w))
+        username = _text(a, "username", w)
         role = _enum(a.get("role", "user"), Role, w)
         if role is Role.SYSTEM_ADMIN:
             raise ProvisioningError(f"{w}: system admins belong under 'system_admins'")
@@ -132,9 +219,9 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
             db.add(acc)
             accounts[username] = acc
         acc.role = role.value
-        acc.display_name = str(a.get("display_name", username))
+        acc.display_name = _text(a, "display_name", w, 128, default=username)
         if "password" in a:
-            acc.password_hash = passwords.hash(str(a["password"]))
+            acc.password_hash = passwords.hash(_text(a, "password", w, 256))
         elif not acc.password_hash:
             raise ProvisioningError(f"{w}: 'password' is required for a new account")
         counts["accounts"] += 1
@@ -144,14 +231,14 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
         owner = item.get("owner")
         if owner is None:
             return None
-        acc = accounts.get(str(owner))
+        acc = accounts.get(_text(item, "owner", w))
         if acc is None or acc.role != Role.USER.value:
             raise ProvisioningError(f"{w}: owner '{owner}' is not a user account of team {name}")
         return acc.id
 
-    for i, d in enumerate(t.get("devices") or []):
+    for i, d in _entries(t, "devices", where):
         w = f"{where}.devices[{i}]"
-        number = str(_req(d, "number", w))
+        number = _text(d, "number", w, 32, pattern=DIALABLE)
         kind = _enum(d.get("kind", "internal"), DeviceKind, w)
         dev = db.scalar(select(Device).where(Device.number == number))
         if dev is not None and dev.team_id != team.id:
@@ -161,18 +248,18 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
             db.add(dev)
         dev.kind = kind.value
         dev.owner_id = owner_id(d, w)
-        dev.description = str(d.get("description", ""))
+        dev.description = _text(d, "description", w, 128, default="")
         if kind is DeviceKind.INTERNAL:
             if d.get("extension"):
                 raise ProvisioningError(f"{w}: only external devices have an extension; an "
                                         "internal device's number is its extension")
             dev.extension = None
             if "sip_password" in d:
-                dev.sip_password = str(d["sip_password"])
+                dev.sip_password = _text(d, "sip_password", w, 128)
             elif not dev.sip_password:
                 raise ProvisioningError(f"{w}: 'sip_password' is required for an internal device")
         else:
-            dev.extension = str(d["extension"]) if d.get("extension") else None
+            dev.extension = _text(d, "extension", w, 32, default="", pattern=DIALABLE) or None
             dev.sip_password = None
         counts["devices"] += 1
     db.flush()
@@ -180,20 +267,20 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
     groups: dict[str, Group] = {
         g.name: g for g in db.scalars(select(Group).where(Group.team_id == team.id))
     }
-    for i, g in enumerate(t.get("groups") or []):
+    for i, g in _entries(t, "groups", where):
         w = f"{where}.groups[{i}]"
-        gname = str(_req(g, "name", w))
+        gname = _text(g, "name", w)
         grp = groups.get(gname)
         if grp is None:
             grp = Group(team_id=team.id, name=gname)
             db.add(grp)
             groups[gname] = grp
-        grp.queue = str(g.get("queue", f"{team.name}-{gname}"))
-        grp.extension = str(g["extension"]) if g.get("extension") else None
+        grp.queue = _text(g, "queue", w, default=f"{team.name}-{gname}", pattern=QUEUE_NAME)
+        grp.extension = _text(g, "extension", w, 32, default="", pattern=DIALABLE) or None
         counts["groups"] += 1
     db.flush()
 
-    for i, a in enumerate(t.get("agents") or []):
+    for i, a in _entries(t, "agents", where):
         _apply_agent(db, team, a, f"{where}.agents[{i}]", passwords, accounts, groups,
                      owner_id(a, f"{where}.agents[{i}]"))
         counts["agents"] += 1
@@ -202,22 +289,22 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
 def _apply_agent(db: DbSession, team: Team, a: Mapping[str, Any], w: str, passwords: Passwords,
                  accounts: dict[str, Account], groups: dict[str, Group],
                  owner: int | None) -> None:
-    number = str(_req(a, "number", w))
+    number = _text(a, "number", w, 32)
     agent = db.scalar(select(Agent).where(Agent.team_id == team.id, Agent.number == number))
     if agent is None:
         agent = Agent(team_id=team.id, number=number, password_hash="")
         db.add(agent)
-    agent.name = str(a.get("name", number))
+    agent.name = _text(a, "name", w, 128, default=number)
     agent.owner_id = owner
     if "password" in a:
-        agent.password_hash = passwords.hash(str(a["password"]))
+        agent.password_hash = passwords.hash(_text(a, "password", w, 256))
     elif not agent.password_hash:
         raise ProvisioningError(f"{w}: 'password' is required for a new agent")
     mode = _enum(a.get("device_mode", "fixed"), DeviceMode, w)
     agent.device_mode = mode.value
     agent.fixed_device_id = None
     if mode is DeviceMode.FIXED:
-        dnum = str(_req(a, "device", w))
+        dnum = _text(a, "device", w, 32)
         dev = db.scalar(select(Device).where(Device.team_id == team.id,
                                              (Device.number == dnum) | (Device.extension == dnum)))
         if dev is None:
@@ -228,16 +315,21 @@ def _apply_agent(db: DbSession, team: Team, a: Mapping[str, Any], w: str, passwo
     admin = a.get("admin_account")
     agent.admin_account_id = None
     if admin is not None:
-        acc = accounts.get(str(admin))
+        acc = accounts.get(_text(a, "admin_account", w))
         if acc is None or acc.role != Role.TEAM_ADMIN.value:
             raise ProvisioningError(f"{w}: '{admin}' is not a team admin of team {team.name}")
         agent.admin_account_id = acc.id
     db.flush()
     wanted: dict[int, Membership] = {}
-    for j, m in enumerate(a.get("groups") or []):
+    raw_groups = a.get("groups") or []
+    if not isinstance(raw_groups, list):
+        raise ProvisioningError(f"{w}.groups must be a list")
+    for j, m in enumerate(raw_groups):
         mw = f"{w}.groups[{j}]"
         item = {"name": m} if isinstance(m, str) else m
-        grp = groups.get(str(_req(item, "name", mw)))
+        if not isinstance(item, Mapping):
+            raise ProvisioningError(f"{mw} must be a group name or a mapping")
+        grp = groups.get(_text(item, "name", mw))
         if grp is None:
             raise ProvisioningError(f"{mw}: no group '{item['name']}' in team {team.name}")
         wanted[grp.id] = _enum(item.get("membership", "dynamic"), Membership, mw)

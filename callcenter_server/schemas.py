@@ -229,3 +229,7 @@ class UsageReply(BaseModel):
     users: list[UserUsage]
 
     model_config = ConfigDict(populate_by_name=True)
+
+
+class ProvisionReply(BaseModel):
+    applied: dict[str, int] = Field(description="How many of each kind were created or updated")

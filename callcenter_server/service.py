@@ -51,6 +51,7 @@ from .model import (
 )
 from .pbx import PbxPort
 from .problems import ProblemError
+from .provision import ProvisioningError, apply_document, bump_config_version, config_version
 from .security import LoginLimiter, Passwords, new_token, token_hash
 
 log = logging.getLogger("callcenter.rules")
@@ -989,6 +990,49 @@ class CallCenter:
                 agent.call_info = None
                 tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
                 self._after_call(tx, agent, answered)
+
+    # ----------------------------------------------------------------- provisioning
+
+    def provision(self, p: Principal, doc: dict[str, Any]) -> dict[str, int]:
+        """Apply a provisioning document (docs/provisioning.md) as this admin.
+
+        A team admin may only touch its own team; system admins anything."""
+        if p.role is SessionRole.AGENT:
+            raise ProblemError("forbidden")
+        if p.role is SessionRole.TEAM_ADMIN:
+            with self._read() as db:
+                own = db.scalar(select(Team.name).where(Team.id == p.team_id))
+            teams = doc.get("teams") or []
+            if doc.get("system_admins") or any(
+                    not isinstance(t, dict) or t.get("name") != own for t in teams):
+                raise ProblemError("forbidden", "A team admin provisions only its own team")
+        with self._tx() as tx:
+            try:
+                counts = apply_document(tx.db, doc, self.passwords)
+            except ProvisioningError as exc:
+                raise ProblemError("invalid_request", str(exc)) from None
+        self.pbx.config_changed()
+        return counts
+
+    def delete_device(self, p: Principal, team_name: str, number: str) -> None:
+        tid = self.team_id(p, team_name)
+        with self._tx() as tx:
+            device = tx.db.scalar(select(Device).where(Device.team_id == tid,
+                                                       Device.number == number))
+            if device is None:
+                raise ProblemError("device_not_found")
+            user = tx.db.scalar(select(Agent).where(
+                (Agent.current_device_id == device.id) | (Agent.fixed_device_id == device.id)))
+            if user is not None:
+                raise ProblemError("device_in_use", f"Agent {user.number} uses {number}",
+                                   extra={"agent": user.number})
+            tx.db.delete(device)
+            bump_config_version(tx.db)
+        self.pbx.config_changed()
+
+    def config_version(self) -> int:
+        with self._read() as db:
+            return config_version(db)
 
     # ----------------------------------------------------------------- the PBX's view
 

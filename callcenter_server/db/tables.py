@@ -238,3 +238,12 @@ class CallRecord(Base):
     billable_s: Mapped[int] = mapped_column(Integer)
     disposition: Mapped[str] = mapped_column(String(32))
     cost: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+
+
+class Meta(Base):
+    """Small server-wide counters, e.g. `config_version`, bumped by every provisioning change
+    so each server process (and its PBX driver) notices changes made elsewhere."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

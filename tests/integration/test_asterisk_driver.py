@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.pbx_server import PbxLab, copy_seeded_sqlite, eventually, run_lab
+from tests.support.sipphone import SipPhone
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -91,3 +92,49 @@ def test_pbx_down_answers_503_and_applies_the_intent_when_back(lab: PbxLab) -> N
     assert t.post("/api/v1/sessions/current/heartbeat").status_code == 200
     lab.box.start()
     lab.wait_member("sales", 1, timeout=15)
+
+
+NEW_DEVICE = {"teams": [{"name": "demo", "devices": [
+    {"number": "8009", "kind": "internal", "sip_password": "nine", "owner": "frontdesk"}]}]}
+
+
+def test_devices_created_and_deleted_through_the_server_follow_in_asterisk(lab: PbxLab) -> None:
+    sup = lab.server.login("supervisor", terminal="sup")
+    r = sup.http.put("/api/v1/provisioning", json=NEW_DEVICE, headers=sup.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"]["devices"] == 1
+    eventually(lambda: "Endpoint:  8009" in lab.box.rx("pjsip show endpoint 8009"), 5,
+               "8009 on Asterisk")
+    with SipPhone("p8009") as phone:
+        phone.register("8009", "nine", f"127.0.0.1:{lab.box.sip_port}")
+    assert sup.delete("/api/v1/teams/demo/devices/8009").status_code == 204
+    eventually(lambda: "Unable to find" in lab.box.rx("pjsip show endpoint 8009"), 5,
+               "8009 gone from Asterisk")
+    with SipPhone("p8009b") as phone:
+        name = phone.add_account("8009", password="nine", registrar=f"127.0.0.1:{lab.box.sip_port}")
+        refused = phone.wait_event("reg_state", account=name, code=lambda c: c >= 400)
+        assert refused["active"] is False
+    # In use: refused.
+    assert sup.delete("/api/v1/teams/demo/devices/8001").json()["code"] == "device_in_use"
+
+
+def test_provisioning_by_another_process_reaches_asterisk(lab: PbxLab) -> None:
+    """The import command writes the database; the running server notices within seconds."""
+    lab.server.provision(NEW_DEVICE)
+    eventually(lambda: "Endpoint:  8009" in lab.box.rx("pjsip show endpoint 8009"), 6,
+               "8009 on Asterisk")
+
+
+def test_team_admin_provisions_only_its_own_team(lab: PbxLab) -> None:
+    sup = lab.server.login("supervisor", terminal="sup")
+    other = {"teams": [{"name": "elsewhere"}]}
+    r = sup.http.put("/api/v1/provisioning", json=other, headers=sup.auth)
+    assert r.json()["code"] == "forbidden"
+    bad = {"teams": [{"name": "demo", "agents": [{"number": "1009", "password": "x",
+                                                  "device_mode": "roaming"}]}]}
+    r = sup.http.put("/api/v1/provisioning", json=bad, headers=sup.auth)
+    assert r.status_code == 422
+    assert "roaming" in r.json()["detail"]
+    agent = lab.server.login("1001")
+    assert agent.http.put("/api/v1/provisioning", json=NEW_DEVICE,
+                          headers=agent.auth).status_code == 403
