@@ -271,7 +271,7 @@ async def events(
     async def stream() -> AsyncIterator[str]:
         nonlocal cursor
         yield "retry: 2000\n\n"
-        while True:
+        while not cc.bus.closed:
             batch = cc.bus.after(cursor)
             if batch is None:
                 cursor = cc.bus.newest_id

@@ -41,6 +41,7 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         # One future per "generation": every waiter of the generation wakes when it resolves.
         self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to the server's event loop (subscribers wait there)."""
@@ -50,6 +51,17 @@ class EventBus:
         """Fill the window from the database at start, so resume survives a restart."""
         with self._lock:
             self._ring.extend(sorted(events, key=lambda e: e.id))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """End every stream (server shutting down): waiters wake and see `closed`."""
+        self._closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake)
 
     @property
     def newest_id(self) -> int:

@@ -201,6 +201,7 @@ def start_live_server(settings: Settings, clock: Clock | None = None,
         try:
             yield LiveServer(base, clock, center, replace(settings), http)
         finally:
+            center.bus.close()  # open event streams end now, not after the grace period
             server.should_exit = True
             thread.join(10)
             center.dispose()
