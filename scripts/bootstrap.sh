@@ -9,6 +9,9 @@ APT_PACKAGES=(
   postgresql         # the API test suite also runs on PostgreSQL
   curl               # the README walk-through
   python3-venv
+  # Qt Multimedia on Linux, and the virtual headsets of the audio tests (tests/support/pulse.py)
+  libpulse0 libegl1 libgl1 libxkbcommon0
+  pulseaudio pulseaudio-utils sox
 )
 
 need_apt=()

@@ -1,0 +1,43 @@
+"""Helpers shared by the engine modules: exception guards for pjsua2 callbacks."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pjsua2 as pj
+
+log = logging.getLogger("agent_desktop.sip")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SipError(RuntimeError):
+    """A pjsua2 operation failed (the message carries pjsua2's own reason)."""
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, pj.Error):
+        try:
+            return str(exc.info())
+        except Exception:
+            return repr(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def guarded(fn: F) -> F:
+    """Wrap a pjsua2 callback: no exception may escape into native code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:  # nothing may reach native code
+            log.error(
+                "pjsua2 callback %s failed: %s", fn.__qualname__, describe(exc), exc_info=True
+            )
+            return None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,867 @@
+"""The audio bridge: pjsua2's conference bridge <-> Qt Multimedia (speaker, microphone, ringer).
+
+pjsua2 runs with its null sound device (the wheels have no sound backend). One `BridgePort`
+(an AudioMediaPort, 16 kHz mono 16-bit, 20 ms frames) is connected both ways to every
+attached call's audio media. Its frame callbacks run on pjmedia's clock thread and touch only
+two locked PCM rings and counters. An `AudioIO` worker on a dedicated QThread owns the
+QAudioSink (speaker) and QAudioSource (microphone), opened with `start()` (Qt hands us the
+QIODevice), and pumps between them and the rings. pjsua2 is touched only by `AudioBridge`,
+on the thread that owns the library (the GUI thread).
+
+What the engine calls, on the pjsua2 thread, after `libInit()` with `setNullDev()`:
+    bridge = AudioBridge()                   # once; QObject on the GUI thread
+    bridge.attach(key, call.getAudioMedia(-1))   # on media active (again on re-INVITE)
+    bridge.detach(key)                        # on hold / media gone / DISCONNECTED
+    bridge.shutdown()                         # staged quit, BEFORE libDestroy; then let the
+                                              # library run ~100 ms (port removal is async)
+Settings screen: devices(kind), set_device(kind, id or None), active_devices(),
+start_test_tone(), stop_test_tone(), set_meter_enabled(), start_ringing(), stop_ringing(),
+stats(); signals devices_changed, active_devices_changed, level_changed(dBFS),
+underrun(count), overrun(count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+from PySide6.QtCore import QObject, QThread, QTimer, QUrl, Signal, Slot
+from PySide6.QtMultimedia import (
+    QAudio,  # noqa: F401  (PySide6: import QAudio before connecting stateChanged)
+    QAudioDevice,
+    QAudioFormat,
+    QAudioSink,
+    QAudioSource,
+    QMediaDevices,
+    QSoundEffect,
+    QtAudio,
+)
+
+from agent_desktop.sip.pcm import (
+    FRAME_BYTES,
+    FRAME_MS,
+    RATE,
+    SILENCE_FRAME,
+    PcmRing,
+    ToneGenerator,
+    bytes_to_ms,
+    level_dbfs,
+    ms_to_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+SPEAKER = "speaker"
+MICROPHONE = "microphone"
+RINGER = "ringer"
+KINDS = (SPEAKER, MICROPHONE, RINGER)
+
+# Measured trade-off (design note audio.md): a 40 ms sink buffer with a 256-frame native
+# period adds ~55-65 ms each way; below 40 ms underruns and CPU climb fast.
+SINK_BUFFER_BYTES = 1280
+SOURCE_BUFFER_BYTES = 1280
+NATIVE_PERIOD_FRAMES = 256
+PUMP_INTERVAL_MS = 5
+SPEAKER_RING_BYTES = ms_to_bytes(400)
+SPEAKER_MAX_BYTES = ms_to_bytes(120)  # more queued than this: trim (a sink stalled)
+SPEAKER_TRIM_TO = ms_to_bytes(40)
+SPEAKER_STANDING_MAX = ms_to_bytes(30)  # ring never below this for a window: trim the excess
+STANDING_WINDOW_S = 0.5
+SPEAKER_PREBUFFER = FRAME_BYTES  # after a starvation, wait for one frame before writing
+MIC_RING_BYTES = ms_to_bytes(400)
+MIC_MAX_BYTES = ms_to_bytes(100)  # more waiting than this: trim to keep latency bounded
+MIC_TRIM_TO = ms_to_bytes(40)
+LEVEL_BLOCK_BYTES = ms_to_bytes(50)  # meter updates at ~20 Hz
+VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
+
+
+# ------------------------------------------------------------------ ByteVector access
+
+
+def _vec_bytes_slow(vec: Any, size: int) -> bytes:
+    return bytes(vec)[:size]
+
+
+def _vec_bytes_fast(vec: Any, size: int) -> bytes:
+    # A SWIG std::vector<unsigned char>: its first member is the data pointer.
+    ptr = ctypes.c_void_p.from_address(int(vec.this)).value
+    return ctypes.string_at(ptr, size) if ptr else b""
+
+
+def _choose_vec_reader() -> Callable[[Any, int], bytes]:
+    probe = bytes(range(1, 256)) * 3
+    try:
+        if _vec_bytes_fast(pj.ByteVector(probe), len(probe)) == probe:
+            return _vec_bytes_fast
+    except Exception:
+        log.exception("probing the ByteVector data pointer")
+    log.warning("ByteVector data pointer not readable; using bytes(vec) (slower)")
+    return _vec_bytes_slow
+
+
+_vec_reader: Callable[[Any, int], bytes] | None = None
+
+
+def vec_reader() -> Callable[[Any, int], bytes]:
+    """The fastest verified way to copy a frame's ByteVector (probed once)."""
+    global _vec_reader
+    if _vec_reader is None:
+        _vec_reader = _choose_vec_reader()
+    return _vec_reader
+
+
+# ------------------------------------------------------------------ shared state
+
+
+@dataclass
+class BridgeCounters:
+    """Plain ints written by one thread each; read anywhere (GIL-atomic)."""
+
+    frames_in: int = 0  # call -> port (to the speaker)
+    frames_out: int = 0  # port -> call (from the microphone)
+    mic_gaps: int = 0  # frames sent as silence because the microphone had no data
+    speaker_underruns: int = 0  # the sink ran dry while a call was attached
+    speaker_trimmed_bytes: int = 0
+    mic_trimmed_bytes: int = 0
+    sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
+    source_errors: int = 0
+    sink_errors: int = 0
+    calls_attached: bool = False
+    fast_path: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
+    """The pjmedia side. Both callbacks run on pjmedia's clock thread: rings and counters only."""
+
+    def __init__(self, speaker: PcmRing, mic: PcmRing, counters: BridgeCounters) -> None:
+        super().__init__()
+        self.speaker = speaker
+        self.mic = mic
+        self.counters = counters
+        self._read = vec_reader()
+        counters.fast_path = self._read is _vec_bytes_fast
+        self._silence = pj.ByteVector(SILENCE_FRAME)
+        self._audio_type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+
+    def create(self, name: str = "agent-bridge") -> None:
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, fmt)
+
+    def onFrameReceived(self, frame: Any) -> None:
+        try:
+            if frame.type != self._audio_type:
+                return  # NONE every tick when nothing is connected
+            size = frame.size
+            if size <= 0:
+                return
+            self.speaker.write(self._read(frame.buf, size))
+            self.counters.frames_in += 1
+        except Exception:
+            log.exception("onFrameReceived")
+
+    def onFrameRequested(self, frame: Any) -> None:
+        try:
+            mic = self.mic
+            if mic.available > MIC_MAX_BYTES:
+                self.counters.mic_trimmed_bytes += mic.trim_to(MIC_TRIM_TO)
+            data = mic.read_exact(FRAME_BYTES)
+            if data is None:
+                frame.buf = self._silence
+                if self.counters.calls_attached:
+                    self.counters.mic_gaps += 1
+            else:
+                frame.buf = pj.ByteVector(data)
+            frame.size = FRAME_BYTES
+            frame.type = self._audio_type
+            self.counters.frames_out += 1
+        except Exception:
+            log.exception("onFrameRequested")
+
+
+# ------------------------------------------------------------------ Qt side
+
+
+def audio_format() -> QAudioFormat:
+    fmt = QAudioFormat()
+    fmt.setSampleRate(RATE)
+    fmt.setChannelCount(1)
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    return fmt
+
+
+def device_info(dev: QAudioDevice | None) -> dict[str, Any] | None:
+    if dev is None or dev.isNull():
+        return None
+    return {
+        "id": bytes(dev.id().data()).decode("utf-8", "replace"),
+        "description": dev.description(),
+        "is_default": dev.isDefault(),
+    }
+
+
+def _dev_id(dev: QAudioDevice | None) -> str | None:
+    info = device_info(dev)
+    return None if info is None else str(info["id"])
+
+
+class AudioIO(QObject):
+    """Lives on the audio QThread: owns QAudioSink/QAudioSource; never touches pjsua2."""
+
+    level_changed = Signal(float)
+    opened = Signal(str, str)  # kind, device id ("" when closed)
+    failed = Signal(str, str)  # kind, message
+
+    def __init__(self, speaker: PcmRing, mic: PcmRing, counters: BridgeCounters) -> None:
+        super().__init__()
+        self.speaker_ring = speaker
+        self.mic_ring = mic
+        self.counters = counters
+        self.sink: QAudioSink | None = None
+        self.sink_dev: Any = None
+        self.source: QAudioSource | None = None
+        self.source_dev: Any = None
+        self.timer: QTimer | None = None
+        self.want_out: QAudioDevice | None = None
+        self.want_in: QAudioDevice | None = None
+        self.running = False
+        self.tone: ToneGenerator | None = None
+        self.tone_until = 0.0
+        self.meter = False
+        self._starving = True
+        self._level_acc = bytearray()
+        self._win_min = 1 << 30
+        self._win_end = 0.0
+
+    # -- commands (queued from the GUI thread)
+    @Slot()
+    def setup(self) -> None:
+        self.timer = QTimer(self)
+        self.timer.setTimerType(QTimer_precise())
+        self.timer.setInterval(PUMP_INTERVAL_MS)
+        self.timer.timeout.connect(self.pump)
+
+    @Slot(QAudioDevice, QAudioDevice)
+    def set_devices(self, out_dev: QAudioDevice, in_dev: QAudioDevice) -> None:
+        reopen_out = _dev_id(out_dev) != _dev_id(self.want_out)
+        reopen_in = _dev_id(in_dev) != _dev_id(self.want_in)
+        self.want_out, self.want_in = out_dev, in_dev
+        if self.running:
+            if reopen_out:
+                self._open_sink()
+            if reopen_in:
+                self._open_source()
+
+    @Slot(bool, bool)
+    def set_running(self, speaker_on: bool, mic_on: bool) -> None:
+        if speaker_on and self.sink is None:
+            self._open_sink()
+        elif not speaker_on and self.sink is not None:
+            self._close_sink()
+        if mic_on and self.source is None:
+            self._open_source()
+        elif not mic_on and self.source is not None:
+            self._close_source()
+        self.running = speaker_on or mic_on
+        if self.timer is not None:
+            if self.running and not self.timer.isActive():
+                self.timer.start()
+            elif not self.running:
+                self.timer.stop()
+
+    @Slot(float, float, float)
+    def start_tone(self, freq: float, amplitude: float, seconds: float) -> None:
+        self.tone = ToneGenerator(freq, amplitude)
+        self.tone_until = time.monotonic() + seconds
+
+    @Slot()
+    def stop_tone(self) -> None:
+        self.tone = None
+
+    @Slot(bool)
+    def set_meter(self, on: bool) -> None:
+        self.meter = on
+
+    @Slot()
+    def reopen(self) -> None:
+        """Re-open both streams on the wanted devices (after a stream error or unplug)."""
+        if self.running:
+            if self.sink is not None:
+                self._open_sink()
+            if self.source is not None:
+                self._open_source()
+
+    @Slot()
+    def teardown(self) -> None:
+        if self.timer is not None:
+            self.timer.stop()
+        self._close_sink()
+        self._close_source()
+        self.running = False
+
+    # -- streams
+    def _open_sink(self) -> None:
+        self._close_sink()
+        dev = self.want_out if self.want_out is not None else QMediaDevices.defaultAudioOutput()
+        if dev.isNull():
+            self.failed.emit(SPEAKER, "no audio output device")
+            self.opened.emit(SPEAKER, "")
+            return
+        sink = QAudioSink(dev, audio_format(), self)
+        sink.setBufferSize(SINK_BUFFER_BYTES)
+        # Qt 6.12+ only (we pin <6.12 for now, see pyproject.toml): a short native period
+        # is what keeps the sink buffer small without underruns.
+        set_period = getattr(sink, "setNativePeriodFrameCount", None)
+        if set_period is not None:
+            set_period(NATIVE_PERIOD_FRAMES)
+        sink.stateChanged.connect(self._sink_state)
+        self.sink = sink
+        self.sink_dev = sink.start()
+        self._starving = True
+        if sink.error() != QtAudio.Error.NoError:
+            self.counters.sink_errors += 1
+            self.failed.emit(SPEAKER, f"open failed: {sink.error().name}")
+        self.opened.emit(SPEAKER, _dev_id(dev) or "")
+
+    def _close_sink(self) -> None:
+        if self.sink is not None:
+            self.sink.stateChanged.disconnect(self._sink_state)
+            self.sink.stop()
+            self.sink.deleteLater()
+        self.sink = None
+        self.sink_dev = None
+
+    def _open_source(self) -> None:
+        self._close_source()
+        dev = self.want_in if self.want_in is not None else QMediaDevices.defaultAudioInput()
+        if dev.isNull():
+            self.failed.emit(MICROPHONE, "no audio input device")
+            self.opened.emit(MICROPHONE, "")
+            return
+        source = QAudioSource(dev, audio_format(), self)
+        source.setBufferSize(SOURCE_BUFFER_BYTES)
+        # Qt 6.12+ only (we pin <6.12 for now, see pyproject.toml): a short native period
+        # is what keeps the sink buffer small without underruns.
+        set_period = getattr(source, "setNativePeriodFrameCount", None)
+        if set_period is not None:
+            set_period(NATIVE_PERIOD_FRAMES)
+        self.source = source
+        self.source_dev = source.start()
+        if self.source_dev is not None:
+            self.source_dev.readyRead.connect(self._read_mic)
+        if source.error() != QtAudio.Error.NoError:
+            self.counters.source_errors += 1
+            self.failed.emit(MICROPHONE, f"open failed: {source.error().name}")
+        self.opened.emit(MICROPHONE, _dev_id(dev) or "")
+
+    def _close_source(self) -> None:
+        if self.source is not None:
+            if self.source_dev is not None:
+                with contextlib.suppress(RuntimeError):
+                    self.source_dev.readyRead.disconnect(self._read_mic)
+            self.source.stop()
+            self.source.deleteLater()
+        self.source = None
+        self.source_dev = None
+
+    @Slot(QtAudio.State)
+    def _sink_state(self, state: QtAudio.State) -> None:
+        sink = self.sink
+        if sink is None:
+            return
+        err = sink.error()
+        if state == QtAudio.State.IdleState and err == QtAudio.Error.UnderrunError:
+            self._starving = True
+            if self.counters.calls_attached:
+                self.counters.speaker_underruns += 1
+        elif err in (QtAudio.Error.IOError, QtAudio.Error.FatalError, QtAudio.Error.OpenError):
+            self.counters.sink_errors += 1
+            self.failed.emit(SPEAKER, err.name)
+
+    # -- the pump (every PUMP_INTERVAL_MS on the audio thread)
+    @Slot()
+    def pump(self) -> None:
+        try:
+            self._read_mic()
+            self._feed_speaker()
+        except Exception:
+            log.exception("audio pump")
+
+    def _feed_speaker(self) -> None:
+        sink, dev = self.sink, self.sink_dev
+        if sink is None or dev is None:
+            if self.speaker_ring.available > SPEAKER_MAX_BYTES:
+                self.speaker_ring.trim_to(0)
+            return
+        free = sink.bytesFree()
+        self.counters.sink_queued_bytes = max(0, sink.bufferSize() - free)
+        free -= free % 2
+        if self.tone is not None:
+            self.speaker_ring.trim_to(0)  # the test tone replaces call audio
+            if time.monotonic() > self.tone_until:
+                self.tone = None
+            elif free > 0:
+                dev.write(self.tone.next_bytes(free))
+            return
+        ring = self.speaker_ring
+        avail = ring.available
+        if avail > SPEAKER_MAX_BYTES:
+            self.counters.speaker_trimmed_bytes += ring.trim_to(SPEAKER_TRIM_TO)
+            avail = ring.available
+        if self._starving and avail < SPEAKER_PREBUFFER:
+            return
+        n = min(free, avail)
+        if n <= 0:
+            return
+        self._starving = False
+        data = ring.read(n)
+        written = dev.write(data)
+        if 0 <= written < len(data):  # not expected (we asked for bytesFree)
+            self.counters.speaker_trimmed_bytes += len(data) - written
+        self._bound_standing_latency(ring)
+
+    def _bound_standing_latency(self, ring: PcmRing) -> None:
+        """What stays in the ring after feeding the sink is pure added latency (e.g. after
+        the sink started late). If it never fell below the limit for a window, drop it."""
+        left = ring.available
+        self._win_min = min(self._win_min, left)
+        now = time.monotonic()
+        if now >= self._win_end:
+            if self._win_end and self._win_min > SPEAKER_STANDING_MAX:
+                excess = self._win_min - FRAME_BYTES // 2
+                self.counters.speaker_trimmed_bytes += ring.trim_to(left - excess)
+            self._win_min = 1 << 30
+            self._win_end = now + STANDING_WINDOW_S
+
+    @Slot()
+    def _read_mic(self) -> None:
+        dev = self.source_dev
+        if dev is None:
+            return
+        raw = dev.readAll()
+        if raw.isEmpty():
+            return
+        data = bytes(raw.data())
+        if self.counters.calls_attached:
+            self.mic_ring.write(data)
+        if self.meter:
+            acc = self._level_acc
+            acc += data
+            if len(acc) >= LEVEL_BLOCK_BYTES:
+                block = bytes(acc[-LEVEL_BLOCK_BYTES:])
+                acc.clear()
+                self.level_changed.emit(level_dbfs(block))
+
+
+def probe_device(dev: QAudioDevice, is_input: bool) -> bool:
+    """Can a stream be opened on this device now? (Opening a removed Pulse sink fails at
+    once with OpenError; about 6 ms when present.) Created and destroyed on the caller's
+    thread."""
+    stream: QAudioSink | QAudioSource = (
+        QAudioSource(dev, audio_format()) if is_input else QAudioSink(dev, audio_format())
+    )
+    try:
+        stream.start()
+        return stream.error().name == "NoError"
+    finally:
+        stream.stop()
+        stream.deleteLater()
+
+
+def QTimer_precise() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.TimerType.PreciseTimer
+
+
+# ------------------------------------------------------------------ the bridge
+
+
+@dataclass
+class _Attached:
+    media: Any  # pj.AudioMedia of the call
+
+
+class AudioBridge(QObject):
+    """Call audio <-> the agent's devices. Lives on (and is called on) the pjsua2/GUI thread."""
+
+    devices_changed = Signal()  # the device lists changed (re-read devices())
+    active_devices_changed = Signal(dict)  # {kind: {id, description, is_default, pinned, fallback}}
+    level_changed = Signal(float)  # microphone level, dBFS, ~20 Hz while the meter is on
+    underrun = Signal(int)  # speaker underruns so far (emitted when it grows)
+    overrun = Signal(int)  # bytes trimmed/dropped so far (emitted when it grows)
+    error = Signal(str, str)  # kind, message
+
+    _io_set_devices = Signal(QAudioDevice, QAudioDevice)
+    _io_set_running = Signal(bool, bool)
+    _io_tone = Signal(float, float, float)
+    _io_stop_tone = Signal()
+    _io_meter = Signal(bool)
+    _io_reopen = Signal()
+    _io_teardown = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.counters = BridgeCounters()
+        self.speaker_ring = PcmRing(SPEAKER_RING_BYTES)
+        self.mic_ring = PcmRing(MIC_RING_BYTES)
+        self.port: BridgePort | None = None
+        self.calls: dict[Any, _Attached] = {}
+        self.pinned: dict[str, str | None] = dict.fromkeys(KINDS)
+        self.active: dict[str, dict[str, Any] | None] = dict.fromkeys(KINDS)
+        self._opened: dict[str, str] = {}
+        self._snapshot: tuple[Any, ...] = ()
+        self._meter = False
+        self._tone_until = 0.0
+        self._last_underruns = 0
+        self._last_overruns = 0
+        self._ring_effect: QSoundEffect | None = None
+        self._ring_file: Path | None = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._started_at = time.monotonic()
+        self._closed = False
+        # Pinned devices found unplugged by a probe while Qt still lists them (Linux/Pulse:
+        # an unplug emits nothing and the list stays stale until the next change).
+        self._gone: set[tuple[bool, str]] = set()
+
+        self.media = QMediaDevices(self)
+        self.media.audioOutputsChanged.connect(self._on_media_signal)
+        self.media.audioInputsChanged.connect(self._on_media_signal)
+
+        self.thread_ = QThread()
+        self.thread_.setObjectName("audio-io")
+        self.io = AudioIO(self.speaker_ring, self.mic_ring, self.counters)
+        self.io.moveToThread(self.thread_)
+        self.thread_.started.connect(self.io.setup)
+        self._io_set_devices.connect(self.io.set_devices)
+        self._io_set_running.connect(self.io.set_running)
+        self._io_tone.connect(self.io.start_tone)
+        self._io_stop_tone.connect(self.io.stop_tone)
+        self._io_meter.connect(self.io.set_meter)
+        self._io_reopen.connect(self.io.reopen)
+        self._io_teardown.connect(self.io.teardown)
+        self.io.level_changed.connect(self._on_level)
+        self.io.opened.connect(self._on_opened)
+        self.io.failed.connect(self._on_failed)
+        self.thread_.start(QThread.Priority.TimeCriticalPriority)
+
+        self.verify_timer = QTimer(self)
+        self.verify_timer.setInterval(VERIFY_INTERVAL_MS)
+        self.verify_timer.timeout.connect(self._verify)
+        self.verify_timer.start()
+        self._refresh(force=True)
+
+    # -- calls (pjsua2 thread)
+    def attach(self, call_key: Any, audio_media: Any) -> None:
+        """Connect a call's audio media to the devices, both ways (idempotent per key)."""
+        if self._closed:
+            raise RuntimeError("AudioBridge is shut down")
+        if call_key in self.calls:
+            self._disconnect(self.calls.pop(call_key))
+        port = self._ensure_port()
+        audio_media.startTransmit(port)
+        port.startTransmit(audio_media)
+        self.calls[call_key] = _Attached(audio_media)
+        if not self.counters.calls_attached:
+            self.speaker_ring.clear()
+            self.mic_ring.clear()
+        self.counters.calls_attached = True
+        self._update_running()
+
+    def detach(self, call_key: Any) -> None:
+        """Disconnect a call's media (hold, media gone, DISCONNECTED). Unknown keys are ignored."""
+        att = self.calls.pop(call_key, None)
+        if att is not None:
+            self._disconnect(att)
+        self.counters.calls_attached = bool(self.calls)
+        self._update_running()
+
+    def _disconnect(self, att: _Attached) -> None:
+        port = self.port
+        if port is None:
+            return
+        for src, dst in ((att.media, port), (port, att.media)):
+            try:
+                src.stopTransmit(dst)
+            except pj.Error as exc:  # media already gone with its call
+                log.debug("stopTransmit: %s", exc.info())
+
+    def _ensure_port(self) -> BridgePort:
+        if self.port is None:
+            port = BridgePort(self.speaker_ring, self.mic_ring, self.counters)
+            port.create()
+            self.port = port
+        return self.port
+
+    def shutdown(self) -> None:
+        """Staged quit, on the pjsua2 thread before libDestroy: detach all, drop the port,
+        stop the audio thread. Then let the library run ~100 ms (port removal is async)."""
+        if self._closed:
+            return
+        self._closed = True
+        for key in list(self.calls):
+            self.detach(key)
+        self.port = None
+        self.verify_timer.stop()
+        self.stop_ringing()
+        self._io_teardown.emit()
+        self.thread_.quit()
+        self.thread_.wait(3000)
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    # -- devices (GUI thread)
+    def devices(self, kind: str) -> list[dict[str, Any]]:
+        """Present devices of a kind: [{id, description, is_default}]."""
+        devs = QMediaDevices.audioInputs() if kind == MICROPHONE else QMediaDevices.audioOutputs()
+        return [d for d in (device_info(x) for x in devs) if d is not None]
+
+    def set_device(self, kind: str, device_id: str | None) -> None:
+        """Pin a device by id, or None to follow the system default."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        self.pinned[kind] = device_id
+        self._refresh(force=True)
+
+    def active_devices(self) -> dict[str, dict[str, Any] | None]:
+        return dict(self.active)
+
+    def _resolve(self, kind: str) -> tuple[QAudioDevice, bool]:
+        """(device to use, fallback?): the pinned one while present, else the default."""
+        if kind == MICROPHONE:
+            devs, default = QMediaDevices.audioInputs(), QMediaDevices.defaultAudioInput()
+        else:
+            devs, default = QMediaDevices.audioOutputs(), QMediaDevices.defaultAudioOutput()
+        pinned = self.pinned[kind]
+        is_input = kind == MICROPHONE
+        if pinned is not None:
+            if (is_input, pinned) not in self._gone:
+                for d in devs:
+                    if _dev_id(d) == pinned:
+                        return d, False
+            return default, True
+        return default, False
+
+    @Slot()
+    def _on_media_signal(self) -> None:
+        self._gone.clear()  # a real change: trust the fresh list again
+        self._refresh()
+
+    @Slot()
+    def _verify(self) -> None:
+        """Periodic: probe pinned devices Qt still lists (unplug may have gone unnoticed)."""
+        for kind in KINDS:
+            pinned = self.pinned[kind]
+            is_input = kind == MICROPHONE
+            if pinned is None or (is_input, pinned) in self._gone:
+                continue
+            devs = QMediaDevices.audioInputs() if is_input else QMediaDevices.audioOutputs()
+            dev = next((d for d in devs if _dev_id(d) == pinned), None)
+            if dev is not None and not probe_device(dev, is_input):
+                log.info("audio device %s is gone (probe failed); falling back", pinned)
+                self._gone.add((is_input, pinned))
+        self._refresh()
+        self._emit_counters()
+
+    def _refresh(self, force: bool = False) -> None:
+        """Re-query QMediaDevices; re-point the streams when the wanted device changed."""
+        outs = tuple((_dev_id(d), d.isDefault()) for d in QMediaDevices.audioOutputs())
+        ins = tuple((_dev_id(d), d.isDefault()) for d in QMediaDevices.audioInputs())
+        snapshot = (outs, ins)
+        lists_changed = snapshot != self._snapshot
+        self._snapshot = snapshot
+        if lists_changed and not force:
+            self.devices_changed.emit()
+        out_dev, out_fb = self._resolve(SPEAKER)
+        in_dev, in_fb = self._resolve(MICROPHONE)
+        ring_dev, ring_fb = self._resolve(RINGER)
+        active: dict[str, dict[str, Any] | None] = {}
+        for kind, dev, fb in (
+            (SPEAKER, out_dev, out_fb),
+            (MICROPHONE, in_dev, in_fb),
+            (RINGER, ring_dev, ring_fb),
+        ):
+            info = device_info(dev)
+            if info is not None:
+                info.update(pinned=self.pinned[kind], fallback=fb)
+            active[kind] = info
+        if active != self.active or force:
+            changed_streams = any(
+                (active[k] or {}).get("id") != (self.active.get(k) or {}).get("id")
+                for k in (SPEAKER, MICROPHONE)
+            )
+            ringer_changed = (active[RINGER] or {}).get("id") != (
+                self.active.get(RINGER) or {}
+            ).get("id")
+            self.active = active
+            if changed_streams or force:
+                self._io_set_devices.emit(out_dev, in_dev)
+            if ringer_changed and self._ring_effect is not None:
+                self._restart_ringer(ring_dev)
+            self.active_devices_changed.emit(self.active_devices())
+
+    # -- settings screen (GUI thread)
+    def start_test_tone(
+        self, freq: float = 440.0, amplitude: float = 0.3, seconds: float = 2.0
+    ) -> None:
+        """Play a tone on the speaker device (replaces call audio while it plays)."""
+        self._tone_until = time.monotonic() + seconds
+        self._io_tone.emit(freq, amplitude, seconds)
+        self._update_running()
+        QTimer.singleShot(int(seconds * 1000) + 50, self._update_running)
+
+    def stop_test_tone(self) -> None:
+        self._tone_until = 0.0
+        self._io_stop_tone.emit()
+        self._update_running()
+
+    def set_meter_enabled(self, on: bool) -> None:
+        """Open the microphone and emit level_changed (~20 Hz) even without a call."""
+        self._meter = on
+        self._io_meter.emit(on)
+        self._update_running()
+
+    def start_ringing(self, wav: Path | None = None, volume: float = 1.0) -> None:
+        """Loop a ringtone on the ringer device (its own QSoundEffect)."""
+        self._ring_file = wav or self._default_ringtone()
+        dev, _fb = self._resolve(RINGER)
+        self._restart_ringer(dev, volume)
+
+    def stop_ringing(self) -> None:
+        if self._ring_effect is not None:
+            self._ring_effect.stop()
+            self._ring_effect.deleteLater()
+            self._ring_effect = None
+
+    def is_ringing(self) -> bool:
+        return self._ring_effect is not None and self._ring_effect.isPlaying()
+
+    def _restart_ringer(self, dev: QAudioDevice, volume: float | None = None) -> None:
+        vol = (
+            volume
+            if volume is not None
+            else (self._ring_effect.volume() if self._ring_effect is not None else 1.0)
+        )
+        self.stop_ringing()
+        if self._ring_file is None:
+            return
+        effect = QSoundEffect(dev, self)  # plays only on this device (measured)
+        effect.setSource(QUrl.fromLocalFile(str(self._ring_file)))
+        effect.setLoopCount(QSoundEffect.Loop.Infinite.value)
+        effect.setVolume(vol)
+        effect.play()
+        self._ring_effect = effect
+
+    def _default_ringtone(self) -> Path:
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="agent-ring-")
+        path = Path(self._tmpdir.name) / "ring.wav"
+        if not path.exists():
+            write_ringtone(path)
+        return path
+
+    # -- stats
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        speaker_ms = bytes_to_ms(self.speaker_ring.available + c.sink_queued_bytes)
+        mic_ms = bytes_to_ms(self.mic_ring.available)
+        return {
+            "frames_in": c.frames_in,
+            "frames_out": c.frames_out,
+            "speaker_underruns": c.speaker_underruns,
+            "mic_gaps": c.mic_gaps,
+            "speaker_dropped_bytes": self.speaker_ring.dropped,
+            "mic_dropped_bytes": self.mic_ring.dropped,
+            "sink_errors": c.sink_errors,
+            "source_errors": c.source_errors,
+            "fast_path": c.fast_path,
+            # Buffered in the bridge now (rings + Qt's sink buffer), plus one pjmedia frame
+            # and the device's native period: an estimate, not a measurement.
+            "added_latency_ms": {
+                "speaker": round(speaker_ms + FRAME_MS + NATIVE_PERIOD_FRAMES * 1000 / RATE, 1),
+                "microphone": round(mic_ms + FRAME_MS + bytes_to_ms(SOURCE_BUFFER_BYTES) / 2, 1),
+            },
+            "calls": len(self.calls),
+            "speaker_ring": {
+                "written": self.speaker_ring.written,
+                "read": self.speaker_ring.read_total,
+                "dropped": self.speaker_ring.dropped,
+                "now": self.speaker_ring.available,
+            },
+            "mic_ring": {
+                "written": self.mic_ring.written,
+                "read": self.mic_ring.read_total,
+                "dropped": self.mic_ring.dropped,
+                "now": self.mic_ring.available,
+            },
+        }
+
+    def _emit_counters(self) -> None:
+        c = self.counters
+        if c.speaker_underruns != self._last_underruns:
+            self._last_underruns = c.speaker_underruns
+            self.underrun.emit(c.speaker_underruns)
+        over = self.speaker_ring.dropped + self.mic_ring.dropped
+        if over != self._last_overruns:
+            self._last_overruns = over
+            self.overrun.emit(over)
+
+    # -- internals
+    def _update_running(self) -> None:
+        tone = time.monotonic() < self._tone_until
+        active = bool(self.calls)
+        self._io_set_running.emit(active or tone, active or self._meter)
+
+    @Slot(float)
+    def _on_level(self, dbfs: float) -> None:
+        self.level_changed.emit(dbfs)
+
+    @Slot(str, str)
+    def _on_opened(self, kind: str, device_id: str) -> None:
+        self._opened[kind] = device_id
+
+    @Slot(str, str)
+    def _on_failed(self, kind: str, message: str) -> None:
+        log.warning("audio %s: %s", kind, message)
+        self.error.emit(kind, message)
+
+    def opened_devices(self) -> dict[str, str]:
+        """Device ids the audio thread has streams open on (what is really in use)."""
+        return dict(self._opened)
+
+
+def write_ringtone(path: Path, rate: int = 16000) -> None:
+    """A plain 2 s ring cycle: 425 Hz for 1 s, then 1 s of silence."""
+    from array import array
+
+    on = [round(8000 * math.sin(2 * math.pi * 425 * i / rate)) for i in range(rate)]
+    pcm = array("h", on + [0] * rate)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+__all__ = [
+    "KINDS",
+    "MICROPHONE",
+    "RINGER",
+    "SPEAKER",
+    "AudioBridge",
+    "AudioIO",
+    "BridgeCounters",
+    "BridgePort",
+    "vec_reader",
+]

@@ -1,0 +1,144 @@
+"""PCM helpers for the audio bridge: a small locked ring buffer, tones and levels.
+
+Format everywhere: 16 kHz, mono, signed 16-bit little-endian; pjsua2 frames are 20 ms.
+Pure Python and Qt-free, so the pjmedia clock thread may use `PcmRing` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from array import array
+
+RATE = 16000
+CHANNELS = 1
+SAMPLE_BYTES = 2
+FRAME_MS = 20
+FRAME_SAMPLES = RATE * FRAME_MS // 1000  # 320
+FRAME_BYTES = FRAME_SAMPLES * SAMPLE_BYTES  # 640
+SILENCE_FRAME = bytes(FRAME_BYTES)
+MIN_DBFS = -100.0
+
+
+def bytes_to_ms(n: int) -> float:
+    return n * 1000.0 / (RATE * SAMPLE_BYTES)
+
+
+def ms_to_bytes(ms: float) -> int:
+    n = int(RATE * SAMPLE_BYTES * ms / 1000.0)
+    return n - n % SAMPLE_BYTES
+
+
+class PcmRing:
+    """A bounded FIFO of PCM bytes shared by two threads (one writer, one reader).
+
+    Every method holds the lock for a few microseconds only. Writing past `capacity`
+    drops the oldest bytes (an overrun, counted); reading more than is there returns
+    what is there (the caller counts the underrun).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity - capacity % SAMPLE_BYTES
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self.written = 0  # bytes ever written
+        self.read_total = 0  # bytes ever read
+        self.dropped = 0  # bytes dropped by overruns and trims
+        self.overruns = 0  # writes that dropped old data
+
+    def write(self, data: bytes) -> int:
+        """Append; returns the number of old bytes dropped to stay within capacity."""
+        with self._lock:
+            self._buf += data
+            self.written += len(data)
+            excess = len(self._buf) - self.capacity
+            if excess > 0:
+                excess += excess % SAMPLE_BYTES
+                del self._buf[:excess]
+                self.dropped += excess
+                self.overruns += 1
+                return excess
+            return 0
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes (whole samples), oldest first."""
+        with self._lock:
+            n = min(n, len(self._buf))
+            n -= n % SAMPLE_BYTES
+            out = bytes(self._buf[:n])
+            del self._buf[:n]
+            self.read_total += n
+            return out
+
+    def read_exact(self, n: int) -> bytes | None:
+        """Exactly `n` bytes, or None (nothing taken) when fewer are buffered."""
+        with self._lock:
+            if len(self._buf) < n:
+                return None
+            out = bytes(self._buf[:n])
+            del self._buf[:n]
+            self.read_total += n
+            return out
+
+    def trim_to(self, keep: int) -> int:
+        """Drop the oldest bytes so that at most `keep` remain (bounds added latency)."""
+        with self._lock:
+            excess = len(self._buf) - keep
+            if excess <= 0:
+                return 0
+            excess += excess % SAMPLE_BYTES
+            del self._buf[:excess]
+            self.dropped += excess
+            return excess
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buf.clear()
+
+    @property
+    def available(self) -> int:
+        with self._lock:
+            return len(self._buf)
+
+
+def samples(data: bytes) -> array[int]:
+    pcm = array("h")
+    pcm.frombytes(data[: len(data) - len(data) % SAMPLE_BYTES])
+    if sys.byteorder == "big":
+        pcm.byteswap()
+    return pcm
+
+
+def level_dbfs(data: bytes) -> float:
+    """RMS level in dBFS (a full-scale sine is about -3 dBFS); MIN_DBFS for silence."""
+    pcm = samples(data)
+    if not pcm:
+        return MIN_DBFS
+    total = 0
+    for v in pcm:
+        total += v * v
+    rms = math.sqrt(total / len(pcm))
+    if rms < 1e-3:
+        return MIN_DBFS
+    return max(MIN_DBFS, 20.0 * math.log10(rms / 32768.0))
+
+
+class ToneGenerator:
+    """A continuous sine (no phase jump between chunks)."""
+
+    def __init__(self, freq: float, amplitude: float = 0.25, rate: int = RATE) -> None:
+        self.freq = freq
+        self.peak = max(0.0, min(1.0, amplitude)) * 32767.0
+        self.rate = rate
+        self._n = 0
+
+    def next_bytes(self, nbytes: int) -> bytes:
+        count = nbytes // SAMPLE_BYTES
+        w = 2.0 * math.pi * self.freq / self.rate
+        start = self._n
+        pcm = array("h", (round(self.peak * math.sin(w * (start + i))) for i in range(count)))
+        self._n = (start + count) % self.rate if float(self.freq).is_integer() else start + count
+        if sys.byteorder == "big":
+            pcm.byteswap()
+        return pcm.tobytes()

@@ -1,0 +1,515 @@
+"""One audio scenario in its own process (one pjsua2 Endpoint per process).
+
+    python -m tests.sip.audio_runner --sip-port P --scenario NAME --out result.json [...]
+
+A minimal pjsua2 endpoint (null device, threadCnt 0, mainThreadOnly, a QTimer polling
+libHandleEvents) registers as example phone 8001 on the PBX sandbox, calls 9001 (1 kHz
+milliwatt) or 9000 (echo) and writes JSON results. The Pulse environment (PULSE_SERVER...)
+comes from the parent. Scenarios:
+  tone      call 9001 through the bridge; record speaker.monitor; tone blocks, gaps, CPU
+  echo      feed 440 Hz into the virtual mic, call 9000, record the speaker: 440 comes back
+  hotplug   pin the speaker to sink "headset"; unplug it mid-call, plug it back
+  level     meter on, no call: microphone level with and without the 440 Hz feed
+  nobridge  call 9001 without any port (null device only): CPU reference
+  latency   bench: burst onset at the port vs on the speaker monitor
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("audio_runner")
+RATE = 16000
+BLOCK_MS = 20
+BLOCK = RATE * BLOCK_MS // 1000
+
+
+# ------------------------------------------------------------------ tone analysis
+
+
+def sine_fit(x: list[float] | array[int], freq: float) -> tuple[float, float]:
+    """(share of the block's variance a sine at freq explains, its amplitude)."""
+    n = len(x)
+    if n < 8:
+        return 0.0, 0.0
+    w = 2 * math.pi * freq / RATE
+    s = [math.sin(w * i) for i in range(n)]
+    c = [math.cos(w * i) for i in range(n)]
+    mean = sum(x) / n
+    xm = [v - mean for v in x]
+    var = sum(v * v for v in xm)
+    if var <= 1e-9:
+        return 0.0, 0.0
+    ms, mc = sum(s) / n, sum(c) / n
+    s = [v - ms for v in s]
+    c = [v - mc for v in c]
+    gss = sum(v * v for v in s)
+    gcc = sum(v * v for v in c)
+    gsc = sum(a * b for a, b in zip(s, c, strict=True))
+    xs = sum(a * b for a, b in zip(xm, s, strict=True))
+    xc = sum(a * b for a, b in zip(xm, c, strict=True))
+    det = gss * gcc - gsc * gsc
+    a = (xs * gcc - xc * gsc) / det
+    b = (xc * gss - xs * gsc) / det
+    return max(0.0, min(1.0, (a * xs + b * xc) / var)), math.hypot(a, b)
+
+
+def tone_blocks(
+    data: bytes, freqs: list[float], min_score: float = 0.6, min_amp: float = 300
+) -> list[bool]:
+    pcm = array("h")
+    pcm.frombytes(data[: len(data) - len(data) % 2])
+    out = []
+    for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
+        blk = pcm[i : i + BLOCK]
+        best = max((sine_fit(blk, f) for f in freqs), key=lambda t: t[0])
+        out.append(best[0] >= min_score and best[1] >= min_amp)
+    return out
+
+
+def analyse(
+    data: bytes, freqs: list[float], settle_s: float = 1.0, tail_s: float = 0.3
+) -> dict[str, Any]:
+    """Tone presence in 20 ms blocks from the first tone block + settle to the end - tail."""
+    blocks = tone_blocks(data, freqs)
+    first = next((i for i, b in enumerate(blocks) if b), None)
+    if first is None:
+        return {"blocks": len(blocks), "first_tone_s": None, "present": 0, "absent": len(blocks),
+                "gaps": 0, "longest_gap_ms": 0, "checked_s": 0.0}  # fmt: skip
+    start = first + int(settle_s * 1000 / BLOCK_MS)
+    end = len(blocks) - int(tail_s * 1000 / BLOCK_MS)
+    window = blocks[start:end]
+    gaps, run, longest = 0, 0, 0
+    for b in window:
+        if b:
+            if run:
+                gaps += 1
+                longest = max(longest, run)
+            run = 0
+        else:
+            run += 1
+    if run:
+        gaps += 1
+        longest = max(longest, run)
+    return {
+        "blocks": len(blocks),
+        "first_tone_s": first * BLOCK_MS / 1000,
+        "present": sum(window),
+        "absent": len(window) - sum(window),
+        "gaps": gaps,
+        "longest_gap_ms": longest * BLOCK_MS,
+        "checked_s": len(window) * BLOCK_MS / 1000,
+    }
+
+
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def onsets(data: bytes, t_end: float, rate: int = RATE, block_ms: int = 5) -> list[float]:
+    """Times (same clock as t_end = arrival of the last byte) where a burst starts."""
+    pcm = array("h")
+    pcm.frombytes(data[: len(data) - len(data) % 2])
+    n = rate * block_ms // 1000
+    out: list[float] = []
+    quiet_blocks = 0
+    total = len(pcm)
+    for i in range(0, total - n + 1, n):
+        e = max(abs(v) for v in pcm[i : i + n])
+        if e > 2000:
+            if quiet_blocks >= 20:  # >= 100 ms of quiet before
+                out.append(t_end - (total - i) / rate)
+            quiet_blocks = 0
+        else:
+            quiet_blocks += 1
+    return out
+
+
+def measure_latency(
+    pj: Any, bridge: Any, env: dict[str, str], call: Callable[[str], None],
+    run_for: Callable[[float], None], holder: dict[str, Any], seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Bursts into the microphone, echoed by 9000. A plain AudioMediaPort on the call (what
+    pjsua2's own player/recorder path sees) timestamps each returning burst; the speaker
+    monitor (parec, 5 ms latency) timestamps it again: the difference is what the bridge's
+    speaker path adds (upper bound: parec's own latency is included)."""
+    import threading
+
+    from tests.support.pulse import PACAT_FORMAT, Recorder
+
+    burst = array(
+        "h", (round(9000 * math.sin(2 * math.pi * 440 * i / RATE)) for i in range(RATE // 5))
+    )
+    cycle = burst.tobytes() + bytes(2 * RATE * 4 // 5)
+    feed = subprocess.Popen(["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+                            stdin=subprocess.PIPE, env=env)  # fmt: skip
+    holder.setdefault("procs", []).append(feed)
+
+    def writer() -> None:
+        assert feed.stdin is not None
+        try:
+            for _ in range(int(seconds) + 10):
+                feed.stdin.write(cycle)
+                feed.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    threading.Thread(target=writer, daemon=True).start()
+
+    lock = threading.Lock()
+    port_chunks: list[tuple[float, bytes]] = []
+    reader = vec_reader_for(pj)
+
+    class Probe(pj.AudioMediaPort):  # type: ignore[misc]
+        def onFrameReceived(self, frame: Any) -> None:
+            if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+                data = reader(frame.buf, frame.size)
+                with lock:
+                    port_chunks.append((time.monotonic(), data))
+
+    rec = Recorder(env, "speaker.monitor", latency_ms=5)
+    call("9000")
+    probe = Probe()
+    fmt = pj.MediaFormatAudio()
+    fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+    probe.createPort("probe", fmt)
+    media = holder["call"].getAudioMedia(-1)
+    media.startTransmit(probe)
+    holder["probe"] = probe
+    run_for(seconds)
+    media.stopTransmit(probe)
+    t_rec_end = time.monotonic()
+    spk = rec.stop()
+    with lock:
+        chunks = list(port_chunks)
+    # frames arrive every 20 ms; the last one's arrival time anchors the joined stream
+    joined = b"".join(d for _, d in chunks)
+    port_on = onsets(joined, chunks[-1][0]) if chunks else []
+    spk_on = onsets(spk, t_rec_end)
+    diffs = []
+    for p in port_on:
+        later = [s - p for s in spk_on if 0 <= s - p < 0.5]
+        if later:
+            diffs.append(min(later))
+    diffs.sort()
+    return {
+        "bursts_port": len(port_on),
+        "bursts_speaker": len(spk_on),
+        "matched": len(diffs),
+        "speaker_added_ms_median": round(1000 * diffs[len(diffs) // 2], 1) if diffs else None,
+        "speaker_added_ms_p90": round(1000 * diffs[int(len(diffs) * 0.9)], 1) if diffs else None,
+    }
+
+
+def vec_reader_for(pj: Any) -> Callable[[Any, int], bytes]:
+    from agent_desktop.sip.audio import vec_reader
+
+    return vec_reader()
+
+
+# ------------------------------------------------------------------ the child
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sip-port", type=int, required=True)
+    ap.add_argument("--scenario", required=True)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s runner %(levelname)s %(name)s %(message)s")  # fmt: skip
+    sys.setswitchinterval(0.001)  # the clock thread's callbacks want the GIL soon
+
+    import pjsua2 as pj
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+
+    from tests.support.pulse import PACAT_FORMAT, Recorder
+
+    app = QCoreApplication([])
+    app.setApplicationName("audio-runner")
+    result: dict[str, Any] = {"scenario": args.scenario}
+    use_bridge = args.scenario != "nobridge"
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 2
+    cfg.logConfig.consoleLevel = 2
+    cfg.medConfig.clockRate = RATE
+    cfg.medConfig.sndClockRate = RATE
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(codec.codecId, {"PCMU/8000/1": 255}.get(codec.codecId, 0))
+    tcfg = pj.TransportConfig()
+    tcfg.port = 0
+    tcfg.boundAddress = "127.0.0.1"
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+
+    poll = QTimer()
+    poll.setInterval(10)
+    poll.timeout.connect(lambda: ep.libHandleEvents(0))
+    poll.start()
+
+    bridge: Any = None
+    if use_bridge:
+        from agent_desktop.sip.audio import AudioBridge
+
+        bridge = AudioBridge()
+        levels: list[tuple[float, float]] = []
+        bridge.level_changed.connect(lambda v: levels.append((time.monotonic(), v)))
+        actives: list[dict[str, Any]] = []
+        bridge.active_devices_changed.connect(lambda d: actives.append(d))
+
+    env = dict(os.environ)
+    state: dict[str, Any] = {"media": False, "disconnected": False, "reg": None}
+    registrar = f"127.0.0.1:{args.sip_port}"
+
+    class Acc(pj.Account):  # type: ignore[misc]
+        def onRegState(self, prm: Any) -> None:
+            state["reg"] = prm.code
+
+    class Call(pj.Call):  # type: ignore[misc]
+        def onCallState(self, prm: Any) -> None:
+            try:
+                if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                    state["disconnected"] = True
+                    if bridge is not None:
+                        bridge.detach("c1")
+            except Exception:
+                log.exception("onCallState")
+
+        def onCallMediaState(self, prm: Any) -> None:
+            try:
+                info = self.getInfo()
+                for i, mi in enumerate(info.media):
+                    if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                        if bridge is not None:
+                            bridge.attach("c1", self.getAudioMedia(i))
+                        if not state["media"]:
+                            state["media"] = True
+                            state["media_ts"] = time.monotonic()
+            except Exception:
+                log.exception("onCallMediaState")
+
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:8001@{registrar}"
+    acfg.regConfig.registrarUri = f"sip:{registrar}"
+    acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", "8001", 0, "demo"))
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acc = Acc()
+    acc.create(acfg, True)
+    holder: dict[str, Any] = {}
+
+    def wait(cond: Callable[[], bool], seconds: float) -> bool:
+        """Run the Qt loop until cond() or timeout. One QEventLoop.exec per wait: PySide6
+        6.12 on Python 3.11 drops a reference to None on every processEvents() call."""
+        if cond():
+            return True
+        end = time.monotonic() + seconds
+        loop = QEventLoop()
+        check = QTimer()
+        check.setInterval(5)
+
+        def tick() -> None:
+            if cond() or time.monotonic() > end:
+                check.stop()
+                loop.quit()
+
+        check.timeout.connect(tick)
+        check.start()
+        loop.exec()
+        return cond()
+
+    def run_for(seconds: float) -> None:
+        wait(lambda: False, seconds)
+
+    def pactl(*a: str) -> str:
+        return subprocess.run(
+            ["pactl", *a], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    def call(to: str) -> None:
+        c = Call(acc)
+        holder["call"] = c
+        c.makeCall(f"sip:{to}@{registrar}", pj.CallOpParam(True))
+        if not wait(lambda: state["media"], 10):
+            raise RuntimeError("no media")
+
+    def feed(freq: float) -> subprocess.Popen[bytes]:
+        sox = subprocess.Popen(
+            ["sox", "-q", "-n", "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16",
+             "-c", "1", "-", "synth", "sine", str(freq), "vol", "0.3"],
+            stdout=subprocess.PIPE, env=env)  # fmt: skip
+        pacat = subprocess.Popen(
+            ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+            stdin=sox.stdout, env=env)  # fmt: skip
+        assert sox.stdout is not None
+        sox.stdout.close()
+        holder.setdefault("procs", []).extend([sox, pacat])
+        return pacat
+
+    try:
+        if not wait(lambda: state["reg"] is not None, 10) or state["reg"] != 200:
+            raise RuntimeError(f"registration failed: {state['reg']}")
+        sc = args.scenario
+        if sc in ("tone", "nobridge"):
+            rec = Recorder(env, "speaker.monitor") if sc == "tone" else None
+            call("9001")
+            run_for(2.5)  # start-up settle (null sinks, jitter buffer)
+            c0, t0 = cpu_seconds(), time.monotonic()
+            r0 = [sys.getrefcount(x) for x in (None, True, False)]
+            run_for(args.seconds)
+            result["refs_delta_none_true_false"] = [
+                sys.getrefcount(x) - r for x, r in zip((None, True, False), r0, strict=True)
+            ]
+            result["cpu_s"] = cpu_seconds() - c0
+            result["wall_s"] = time.monotonic() - t0
+            result["cpu_pct"] = 100 * result["cpu_s"] / result["wall_s"]
+            if rec is not None:
+                data = rec.stop()
+                result["speaker"] = analyse(data, [1004.0, 1000.0], settle_s=2.0)
+        elif sc == "echo":
+            feed(440)
+            run_for(0.5)
+            rec = Recorder(env, "speaker.monitor")
+            call("9000")
+            run_for(args.seconds)
+            result["speaker"] = analyse(rec.stop(), [440.0], settle_s=1.0)
+        elif sc == "hotplug":
+            mod = int(pactl("load-module", "module-null-sink", "sink_name=headset",
+                            "sink_properties=device.description=Headset").strip())  # fmt: skip
+            run_for(0.3)
+            bridge.set_device("speaker", "headset")
+            result["pinned_active"] = bridge.active_devices()["speaker"]
+            rec_h = Recorder(env, "headset.monitor")
+            rec_s = Recorder(env, "speaker.monitor")
+            call("9001")
+            run_for(args.seconds / 3)
+            result["before"] = {"headset": analyse(rec_h.data(), [1004.0, 1000.0], settle_s=1.5)}
+            pactl("unload-module", str(mod))
+            t_unplug = time.monotonic()
+            rec_h.stop()
+            s_offset = len(rec_s.data())
+            # Linux: nothing is emitted for the unplug; the periodic verify must notice.
+            wait(lambda: (bridge.active_devices()["speaker"] or {}).get("id") != "headset", 6)
+            result["fallback_after_s"] = round(time.monotonic() - t_unplug, 2)
+            result["fallback_active"] = bridge.active_devices()["speaker"]
+            run_for(args.seconds / 3)
+            result["during"] = {
+                "speaker": analyse(rec_s.data()[s_offset:], [1004.0, 1000.0], settle_s=0.5)
+            }
+            mod = int(pactl("load-module", "module-null-sink", "sink_name=headset",
+                            "sink_properties=device.description=Headset").strip())  # fmt: skip
+            t_plug = time.monotonic()
+            rec_h2 = Recorder(env, "headset.monitor")
+            wait(lambda: (bridge.active_devices()["speaker"] or {}).get("id") == "headset", 6)
+            result["back_after_s"] = round(time.monotonic() - t_plug, 2)
+            result["back_active"] = bridge.active_devices()["speaker"]
+            run_for(args.seconds / 3)
+            result["after"] = {"headset": analyse(rec_h2.stop(), [1004.0, 1000.0], settle_s=1.0)}
+            rec_s.stop()
+            result["opened"] = bridge.opened_devices()
+            pactl("unload-module", str(mod))
+        elif sc == "latency":
+            result.update(measure_latency(pj, bridge, env, call, run_for, holder, args.seconds))
+        elif sc == "level":
+            bridge.set_meter_enabled(True)
+            run_for(1.5)
+            quiet = [v for _, v in levels]
+            n0 = len(levels)
+            feed(440)
+            run_for(2.0)
+            loud = [v for _, v in levels[n0:]]
+            result["quiet_dbfs_max"] = max(quiet) if quiet else None
+            result["loud_dbfs_last"] = loud[-5:]
+            result["updates_per_s"] = len(loud) / 2.0
+            bridge.set_meter_enabled(False)
+        else:
+            raise RuntimeError(f"unknown scenario {sc}")
+        if bridge is not None:
+            result["stats"] = bridge.stats()
+            result["actives"] = actives[-3:]
+        result["ok"] = True
+    except Exception as exc:
+        log.exception("scenario failed")
+        result["ok"] = False
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for p in holder.get("procs", []):
+            p.terminate()
+        # staged shutdown
+        if "call" in holder and not state["disconnected"]:
+            with contextlib.suppress(pj.Error):
+                ep.hangupAllCalls()
+            wait(lambda: state["disconnected"], 3)
+        if bridge is not None:
+            bridge.shutdown()
+        with contextlib.suppress(pj.Error):
+            acc.setRegistration(False)
+        wait(lambda: False, 0.2)
+        acc.shutdown()
+        holder.clear()
+        bridge = None
+        import gc
+
+        gc.collect()
+        run_for(0.15)  # port removal is asynchronous
+        poll.stop()
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+        Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+    # PySide6 6.12.0 on CPython 3.11 drops a reference to None on every void call and to
+    # True on every Signal.emit: the interpreter's final GC would abort. Leave without it.
+    sys.stderr.flush()
+    os._exit(0 if result.get("ok") else 1)
+
+
+def run_scenario(
+    sip_port: int,
+    scenario: str,
+    seconds: float,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float = 150,
+) -> dict[str, Any]:
+    """Parent side: run one scenario in a child process; returns its JSON (with log tail)."""
+    repo = Path(__file__).resolve().parents[2]
+    out = workdir / f"{scenario}.json"
+    logf = workdir / f"{scenario}.log"
+    child_env = {**os.environ, **env, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(repo)}
+    with open(logf, "wb") as fh:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.sip.audio_runner", "--sip-port", str(sip_port),
+             "--scenario", scenario, "--seconds", str(seconds), "--out", str(out)],
+            cwd=repo, env=child_env, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {"ok": False}
+    result["exit_code"] = proc.returncode
+    result["log_tail"] = "\n".join(logf.read_text(errors="replace").splitlines()[-30:])
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Fixtures for the SIP engine tests: one engine per test process (one pjsua2 Endpoint).
+
+The engine lives for the whole pytest session on the Qt GUI thread and registers as the
+example device 8001; the far end is a `tests.support.sipphone` child process as 8002.
+Scenarios that must end the process (staged shutdown) run in `tests.sip.runner` children.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QCoreApplication
+from pytestqt.qtbot import QtBot
+
+from agent_desktop.sip import (
+    Account,
+    AccountSettings,
+    EngineConfig,
+    RegistrationState,
+    SipEngine,
+    Transport,
+)
+from pbx.sandbox import AsteriskSandbox
+from tests.support.sipphone import SipPhone
+
+PASSWORD = "demo"
+
+
+def registrar(box: AsteriskSandbox) -> str:
+    return f"127.0.0.1:{box.sip_port}"
+
+
+def spin_until(pred: Callable[[], bool], timeout: float) -> bool:
+    """Run the Qt loop (and so the SIP poll timer) until `pred` holds (for session fixtures)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        QCoreApplication.processEvents()
+        time.sleep(0.005)
+    return True
+
+
+def wait_phone(
+    qtbot: QtBot, phone: SipPhone, name: str, timeout: float = 5.0, after: float = 0.0, **match: Any
+) -> dict[str, Any]:
+    """Wait for a far-end event while the Qt loop (our SIP stack) keeps running."""
+    found: list[dict[str, Any]] = []
+
+    def check() -> bool:
+        found[:] = [e for e in phone.events(name, **match) if float(e["ts"]) >= after]
+        return bool(found)
+
+    qtbot.waitUntil(check, timeout=int(timeout * 1000))
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def sip_engine(qapp: Any) -> Iterator[SipEngine]:
+    engine = SipEngine(
+        EngineConfig(bind_address="127.0.0.1", transports=(Transport.UDP, Transport.TCP))
+    )
+    engine.start()
+    yield engine
+    engine.shutdown()
+
+
+@pytest.fixture(scope="session")
+def agent(sip_engine: SipEngine, asterisk: AsteriskSandbox) -> Account:
+    acc = sip_engine.add_account(AccountSettings("8001", PASSWORD, registrar(asterisk)))
+    assert spin_until(lambda: acc.state is RegistrationState.REGISTERED, 5), acc
+    return acc
+
+
+@pytest.fixture
+def far(asterisk: AsteriskSandbox, agent: Account, qtbot: QtBot) -> Iterator[SipPhone]:
+    """The far end: a test phone registered as 8002. Engine calls are cleaned up after."""
+    phone = SipPhone("far8002").start()
+    try:
+        phone.register("8002", PASSWORD, registrar(asterisk))
+        yield phone
+    finally:
+        engine = agent._engine
+        for call in engine.calls:
+            call.hangup()
+        spin_until(lambda: not engine.calls, 5)
+        phone.close()
+        spin_until(lambda: not engine.calls, 2)
