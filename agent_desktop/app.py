@@ -1,0 +1,546 @@
+"""The composition root: the one place that builds and wires engine, session and UI.
+
+    python -m agent_desktop [--server URL] [--team T] [--agent N] [--sip-registrar HOST:PORT]
+    python -m agent_desktop --version
+    python -m agent_desktop --self-test      # JSON on stdout; exit 0 when all is well
+
+`AgentApp` holds the collaborators (all injected) and the flow: login through `run_in_worker`
+→ heartbeat + event stream + SIP account → main window; events → state machine → window;
+quit → best-effort logout (off the GUI thread, bounded) → staged SIP shutdown → quit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes.util
+import json
+import logging
+import os
+import platform
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import (
+    QCoreApplication,
+    QMessageLogContext,
+    QObject,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+
+from agent_desktop import __version__
+from agent_desktop.session import errors as e
+from agent_desktop.session.client import ApiClient
+from agent_desktop.session.credentials import NOT_REMEMBERED, CredentialStore, StoreResult
+from agent_desktop.session.events import EventStream
+from agent_desktop.session.heartbeat import Heartbeat
+from agent_desktop.session.messages import tr
+from agent_desktop.session.models import LoginResult, Me
+from agent_desktop.session.state import AgentStateMachine
+from agent_desktop.session.worker import run_in_worker
+from agent_desktop.ui.login import LoginForm, LoginWindow
+from agent_desktop.ui.main_window import MainWindow
+
+log = logging.getLogger("agent_desktop.app")
+qtlog = logging.getLogger("agent_desktop.qt")
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+SIP_PORT = 5060
+LOGOUT_WAIT_MS = 2500
+
+# --------------------------------------------------------------------------- Qt → logging
+
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def qt_message_handler(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    category = context.category or "qt"
+    qtlog.log(_QT_LEVELS.get(kind, logging.WARNING), "[%s] %s", category, message)
+
+
+def install_qt_logging() -> None:
+    qInstallMessageHandler(qt_message_handler)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def default_registrar(server_url: str) -> str:
+    """The server's host with the standard SIP port (the demo's Asterisk sits beside it)."""
+    host = urlsplit(server_url if "://" in server_url else "http://" + server_url).hostname
+    return f"{host or '127.0.0.1'}:{SIP_PORT}"
+
+
+def terminal_id() -> str:
+    """One terminal per computer (docs/api.md: a new login from it replaces the old one)."""
+    return f"desktop-{socket.gethostname() or 'unknown'}"
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    result: LoginResult
+    stored: StoreResult | None
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class AgentApp(QObject):
+    """Owns the flow between the windows, the session layer and the SIP engine.
+
+    `engine` and `bridge` may be None (no SIP: the chip says why). `make_window` builds the
+    main window for a logged-in client (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        *,
+        login_window: LoginWindow,
+        machine: AgentStateMachine,
+        store: CredentialStore,
+        client_factory: Callable[[str], ApiClient],
+        engine: Any = None,
+        bridge: Any = None,
+        sip_registrar: str | None = None,
+        terminal: str | None = None,
+        sip_unavailable_reason: str = "",
+        make_window: Callable[[AgentStateMachine, ApiClient], MainWindow] = MainWindow,
+        quit_app: Callable[[], None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.login_window = login_window
+        self.machine = machine
+        self.store = store
+        self._client_factory = client_factory
+        self.engine = engine
+        self.bridge = bridge
+        self._registrar = sip_registrar
+        self._terminal = terminal or terminal_id()
+        self._sip_unavailable = sip_unavailable_reason
+        self._make_window = make_window
+        self._quit_app = quit_app or (lambda: QCoreApplication.quit())
+        self.client: ApiClient | None = None
+        self.window: MainWindow | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.stream: EventStream | None = None
+        self.account: Any = None
+        self.last_form: LoginForm | None = None
+        self._quitting = False
+        self._finished = False
+        self._sip_failure = ""
+        login_window.login_requested.connect(self.login)
+        login_window.closed.connect(self.request_quit)
+
+    # ----------------------------------------------------------------- start
+
+    def probe_store(self) -> None:
+        """Ask the keyring (may block on D-Bus) off the GUI thread whether it remembers."""
+        run_in_worker(lambda: self.store.backend_name,
+                      on_success=lambda name: self.login_window.set_remember_notice(
+                          NOT_REMEMBERED if name == "memory" else ""),
+                      on_failure=lambda exc: self.login_window.set_remember_notice(
+                          NOT_REMEMBERED), parent=self)
+
+    # ----------------------------------------------------------------- login
+
+    def login(self, form: LoginForm) -> None:
+        if self.login_window.busy:
+            return
+        try:
+            client = self._client_factory(form.server)
+        except e.ApiError as exc:  # a bad URL never reaches the network
+            self.login_window.show_error(exc)
+            return
+        self._drop_session()
+        self.client = client
+        self.last_form = form
+        self.login_window.set_busy(True)
+        self.machine.login_started()
+        store, term = self.store, self._terminal
+
+        def work() -> LoginOutcome:
+            result = client.login(form.team or None, form.agent, form.password,
+                                  terminal_id=term, device_number=form.device_number or None)
+            stored: StoreResult | None = None
+            if form.remember:
+                stored = store.save(client.base_url, form.team or None, form.agent,
+                                    form.password)
+            return LoginOutcome(result, stored)
+
+        run_in_worker(work, on_success=self._logged_in, on_failure=self._login_failed,
+                      parent=self)
+
+    def _login_failed(self, exc: BaseException) -> None:
+        log.info("login failed: %s", getattr(exc, "code", type(exc).__name__))
+        self.machine.login_failed(exc)
+        self.login_window.set_busy(False)
+        self.login_window.show_error(exc)
+        self.login_window.show()
+        self.login_window.raise_()
+
+    def _logged_in(self, outcome: LoginOutcome) -> None:
+        result, client = outcome.result, self.client
+        assert client is not None
+        self.login_window.set_busy(False)
+        if result.agent is None:
+            # A team admin without an agent seat: the team view is not built yet.
+            client_copy = client
+            run_in_worker(client_copy.logout, on_success=lambda _: None,
+                          on_failure=lambda _: None, parent=self)
+            self.login_window.show_error(e.ForbiddenError("not_an_agent", 403))
+            self.machine.logged_out()
+            return
+        self.machine.login_succeeded(result)
+        self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
+                                   state_version=result.agent.state_version, parent=self)
+        self.heartbeat.beat_ok.connect(self.machine.heartbeat_ok)
+        self.heartbeat.beat_failed.connect(self.machine.heartbeat_failed)
+        self.heartbeat.session_ended.connect(self._session_over)
+        self.heartbeat.refetch_needed.connect(lambda _v: self.refetch())
+        self.heartbeat.start()
+        self.stream = EventStream(client, last_event_id=result.last_event_id,
+                                  session_id=result.session.id, parent=self)
+        self.stream.event_received.connect(self._on_event)
+        self.stream.resync_needed.connect(lambda _id: self.refetch())
+        self.stream.ended.connect(self._session_over)
+        self.stream.start()
+
+        if self.window is None:
+            self.window = self._make_window(self.machine, client)
+            self.window.relogin_requested.connect(self.relogin)
+            self.window.quit_requested.connect(self.request_quit)
+            self.window.call_requested.connect(self.dial)
+        else:
+            self.window._client = client  # the same window follows a new login
+        self.window.set_agent(result.agent, result.pause_reasons, who=result.agent.name)
+        if outcome.stored is not None and not outcome.stored.remembered:
+            self.window.show_info(outcome.stored.message)
+        else:
+            self.window.show_info(tr("Logged in."))
+        self._start_sip(result)
+        self.login_window.hide()
+        self.window.show()
+        self.window.raise_()
+
+    # ----------------------------------------------------------------- SIP
+
+    def _start_sip(self, result: LoginResult) -> None:
+        agent = result.agent
+        device = agent.device if agent else None
+        if device is None or device.kind != "internal" or device.sip is None:
+            # External phone or none: nothing to register (the chip shows the device note).
+            self.machine.sip_registration("unregistered", "no SIP device")
+            return
+        if self.engine is None:
+            self.machine.sip_registration(
+                "failed", self._sip_unavailable or tr("the SIP engine is not available"))
+            return
+        from agent_desktop.sip import AccountSettings, SipError
+
+        registrar = self._registrar or default_registrar(self.client.base_url
+                                                         if self.client else "")
+        if self.account is not None and self.account.settings.username == device.sip.username:
+            self.account.register()
+            return
+        self._remove_account()
+        try:
+            self.account = self.engine.add_account(AccountSettings(
+                device.sip.username, device.sip.password, registrar,
+                display_name=agent.name if agent else ""))
+        except SipError as exc:
+            log.warning("SIP account: %s", exc)
+            self.machine.sip_registration("failed", str(exc))
+            return
+        self.account.registration_changed.connect(self._on_registration)
+        self._on_registration(self.account.state, self.account.code, self.account.reason)
+
+    def _on_registration(self, state: Any, code: int, reason: str) -> None:
+        value = getattr(state, "value", str(state))
+        if value == "unregistering":
+            value = "unregistered"
+        text = f"{code} {reason}".strip() if code else reason
+        if value == "failed" and code in (408, 0, 503) and self.account is not None:
+            text = tr("no answer from {registrar}").format(
+                registrar=self.account.settings.registrar) + (f" ({code})" if code else "")
+        if value == "registering" and self._sip_failure:
+            # A retry after a failure: keep saying it failed (and that we retry) rather than
+            # flicker to "registering" for the 32 s a REGISTER takes to time out.
+            value, text = "failed", tr("{why}; retrying").format(why=self._sip_failure)
+        elif value == "failed":
+            self._sip_failure = text
+        else:
+            self._sip_failure = ""
+        self.machine.sip_registration(value, text)
+
+    def _remove_account(self) -> None:
+        if self.account is not None and self.engine is not None:
+            try:
+                self.engine.remove_account(self.account)
+            except Exception:  # shutting down anyway
+                log.debug("remove_account failed", exc_info=True)
+        self.account = None
+
+    def on_incoming_call(self, call: Any) -> None:
+        if self.window is not None:
+            self.window.set_call(call)
+            self.window.show()
+            self.window.raise_()
+            self.window.activateWindow()
+
+    def dial(self, number: str) -> None:
+        if self.account is None or self.window is None:
+            return
+        from agent_desktop.sip import SipError
+
+        try:
+            call = self.account.make_call(number)
+        except SipError as exc:
+            log.warning("dial failed: %s", exc)
+            self.window.show_error(exc)
+            return
+        self.window.set_call(call)
+
+    # ----------------------------------------------------------------- events
+
+    def _on_event(self, etype: str, data: dict[str, Any], event_id: int) -> None:
+        self.machine.on_event(etype, data, event_id)
+        if etype.startswith("agent.") and self.window is not None:
+            self.refetch()
+
+    def refetch(self) -> None:
+        if self.window is not None:
+            self.window.refresh()
+
+    def apply_me(self, me: Me) -> None:
+        if self.window is not None:
+            self.window.apply_me(me)
+
+    def _session_over(self, code: str, detail: str) -> None:
+        if self.machine.state.ended is None or self.machine.state.ended.code != code:
+            self.machine.session_ended(code, detail)
+        self._stop_session_workers()
+        if self.client is not None:
+            self.client.forget_token()
+
+    def relogin(self) -> None:
+        """One click: the same form with the stored password (or ask for it)."""
+        form = self.last_form
+        if form is None:
+            self.login_window.show()
+            return
+        self.login_window.prefill(server=form.server, team=form.team, agent=form.agent,
+                                  password=form.password, remember=form.remember)
+        self.login_window.show()
+        self.login_window.raise_()
+        self.login(form)
+
+    # ----------------------------------------------------------------- quit
+
+    def _stop_session_workers(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.stream is not None:
+            self.stream.stop()
+
+    def _drop_session(self) -> None:
+        self._stop_session_workers()
+        for obj in (self.heartbeat, self.stream):
+            if obj is not None:
+                obj.deleteLater()
+        self.heartbeat = None
+        self.stream = None
+
+    def request_quit(self) -> None:
+        """Log out (best effort, off the GUI thread, bounded), then shut down and quit."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self._stop_session_workers()
+        client = self.client
+        if client is not None and client.logged_in:
+            log.info("logging out before quitting")
+            run_in_worker(client.logout, on_success=lambda _: self.finish(),
+                          on_failure=lambda exc: self.finish(), parent=self)
+            QTimer.singleShot(LOGOUT_WAIT_MS, self, self.finish)
+        else:
+            QTimer.singleShot(0, self, self.finish)
+
+    def finish(self) -> None:
+        """Staged shutdown of the engine before the QApplication goes away."""
+        if self._finished:
+            return
+        self._finished = True
+        self._stop_session_workers()
+        if self.bridge is not None:
+            try:
+                self.bridge.shutdown()
+            except Exception:
+                log.exception("audio bridge shutdown")
+        if self.engine is not None:
+            try:
+                self.engine.shutdown()
+            except Exception:
+                log.exception("SIP engine shutdown")
+        self.account = None
+        for w in (self.window, self.login_window):
+            if w is not None:
+                w.hide()
+        self._quit_app()
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def audio_backend() -> str:
+    if sys.platform.startswith("linux"):
+        forced = os.environ.get("QT_AUDIO_BACKEND")
+        if forced:
+            return forced
+        return "pipewire" if ctypes.util.find_library("pipewire-0.3") else "pulseaudio"
+    return {"win32": "wasapi", "darwin": "coreaudio"}.get(sys.platform, "unknown")
+
+
+def self_test() -> tuple[dict[str, Any], bool]:
+    """Everything the app needs, checked without opening a window."""
+    report: dict[str, Any] = {"app": __version__, "python": platform.python_version(),
+                              "platform": platform.platform()}
+    problems: list[str] = []
+    warnings: list[str] = []
+    import PySide6
+    from PySide6 import QtCore
+
+    report["pyside6"] = PySide6.__version__
+    report["qt"] = QtCore.qVersion()
+    try:
+        import pjsua2
+
+        report["pjsua2"] = {"ok": True, "version": getattr(pjsua2, "__version__", "unknown")}
+    except Exception as exc:  # ImportError or a broken shared library
+        report["pjsua2"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        problems.append("pjsua2 is not importable")
+    app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
+    try:
+        from PySide6.QtMultimedia import QMediaDevices
+
+        outs = [d.description() for d in QMediaDevices.audioOutputs()]
+        ins = [d.description() for d in QMediaDevices.audioInputs()]
+        default_out = QMediaDevices.defaultAudioOutput().description()
+        default_in = QMediaDevices.defaultAudioInput().description()
+        report["audio"] = {"ok": True, "backend": audio_backend(), "outputs": outs,
+                           "inputs": ins, "default_output": default_out,
+                           "default_input": default_in}
+        if not outs or not ins:
+            warnings.append("no audio input or output device: calls will be silent")
+    except Exception as exc:
+        report["audio"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        problems.append("Qt Multimedia is not usable")
+    del app
+    try:
+        store = CredentialStore()
+        name = store.backend_name
+        report["keyring"] = {"ok": True, "backend": name, "remembers": name != "memory"}
+        if name == "memory":
+            warnings.append("no keyring backend: passwords won't be remembered")
+    except Exception as exc:
+        report["keyring"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        problems.append("keyring is not usable")
+    report["problems"] = problems
+    report["warnings"] = warnings
+    report["ok"] = not problems
+    return report, not problems
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="agent-desktop", description="Call-center agent desktop")
+    p.add_argument("--version", action="version", version=f"agent-desktop {__version__}")
+    p.add_argument("--self-test", action="store_true",
+                   help="print a JSON report of versions, SIP, audio and keyring; exit 0/1")
+    p.add_argument("--server", default=DEFAULT_SERVER, help="call-center server URL")
+    p.add_argument("--team", default="", help="team name to prefill")
+    p.add_argument("--agent", default="", help="agent number to prefill")
+    p.add_argument("--sip-registrar", default=None,
+                   help="SIP registrar host:port (default: the server's host, port 5060)")
+    p.add_argument("--sip-port", type=int, default=0, help="local SIP port (0: any)")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    install_qt_logging()
+    if args.self_test:
+        report, ok = self_test()
+        print(json.dumps(report, indent=2))
+        return 0 if ok else 1
+    return run_gui(args)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Agent Desktop")
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
+
+    machine = AgentStateMachine()
+    store = CredentialStore()
+    engine: Any = None
+    bridge: Any = None
+    sip_reason = ""
+    try:
+        from agent_desktop.sip import EngineConfig, SipEngine, SipError
+        from agent_desktop.sip.audio import AudioBridge
+
+        bridge = AudioBridge()
+        engine = SipEngine(EngineConfig(port=args.sip_port), media_hook=bridge)
+        engine.start()
+    except (ImportError, SipError) as exc:
+        log.error("SIP engine unavailable: %s", exc)
+        sip_reason = tr("the SIP engine did not start")
+        if bridge is not None:
+            bridge.shutdown()
+        engine, bridge = None, None
+
+    login = LoginWindow()
+    login.prefill(server=args.server, team=args.team, agent=args.agent)
+    seat = AgentApp(
+        login_window=login, machine=machine, store=store,
+        client_factory=lambda url: ApiClient(url, client_version=f"agent-desktop/{__version__}"),
+        engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
+        sip_unavailable_reason=sip_reason, quit_app=app.quit,
+    )
+    if engine is not None:
+        engine.incoming_call.connect(seat.on_incoming_call)
+    seat.probe_store()
+
+    # Ctrl+C in the terminal quits cleanly; a timer lets Python see the signal.
+    signal.signal(signal.SIGINT, lambda *_: seat.request_quit())
+    tick = QTimer()
+    tick.start(250)
+    tick.timeout.connect(lambda: None)
+
+    login.show()
+    rc = app.exec()
+    seat.finish()  # idempotent: the engine is down before the QApplication goes
+    log.info("agent desktop exits (%s)", rc)
+    return int(rc)

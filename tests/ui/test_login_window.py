@@ -1,0 +1,127 @@
+"""The login window against the real server: the agent's words, a live event loop."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from pytestqt.qtbot import QtBot
+
+from agent_desktop.app import AgentApp
+from agent_desktop.session.client import ApiClient
+from agent_desktop.session.credentials import CredentialStore
+from agent_desktop.session.state import AgentStateMachine, Session, Sip
+from agent_desktop.ui.login import LoginWindow
+from tests.support.live import LiveServer
+
+
+class Seat:
+    def __init__(self, qtbot: QtBot, timeout: tuple[float, float] = (2.0, 5.0)) -> None:
+        self.login = LoginWindow()
+        qtbot.addWidget(self.login)
+        self.machine = AgentStateMachine()
+        self.quits: list[int] = []
+        self.app = AgentApp(
+            login_window=self.login, machine=self.machine, store=CredentialStore(),
+            client_factory=lambda url: ApiClient(url, timeout=timeout, client_version="ui/1"),
+            terminal="ui-test", quit_app=lambda: self.quits.append(1),
+        )
+
+    def fill(self, server: str, agent: str = "1001", password: str = "demo") -> None:
+        self.login.prefill(server=server, team="demo", agent=agent, password=password)
+
+
+@pytest.fixture
+def seat(qtbot: QtBot) -> Iterator[Seat]:
+    s = Seat(qtbot)
+    yield s
+    s.app.finish()
+    if s.app.window is not None:
+        s.app.window.close()
+        s.app.window.deleteLater()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_wrong_password_in_the_agents_words(qtbot: QtBot, seat: Seat,
+                                             server: LiveServer) -> None:
+    seat.fill(server.base_url, password="not-the-password")
+    qtbot.keyClick(seat.login.password_edit, Qt.Key.Key_Return)  # type: ignore[no-untyped-call]
+    assert seat.login.busy  # the reply has not come yet: the click returned at once
+    assert not seat.login.login_button.isEnabled()
+    qtbot.waitUntil(lambda: not seat.login.busy, timeout=10000)
+    assert seat.login.error_text == "Wrong team, agent number or password."
+    assert seat.machine.state.session is Session.LOGGED_OUT
+    assert seat.app.window is None
+
+
+def test_unreachable_server_in_the_agents_words(qtbot: QtBot, seat: Seat) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    seat.fill(url)
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: not seat.login.busy, timeout=10000)
+    assert seat.login.error_text == (
+        f"Can't reach the call-center server at {url}: nothing answers there.")
+
+
+def test_not_an_address(qtbot: QtBot, seat: Seat) -> None:
+    seat.fill("ftp://example")
+    seat.login.login_button.click()
+    assert "is not a server address" in seat.login.error_text
+    assert not seat.login.busy
+
+
+def test_a_silent_server_never_freezes_the_window(qtbot: QtBot) -> None:
+    """A server that accepts and never answers: the loop keeps ticking while we wait."""
+    seat = Seat(qtbot, timeout=(1.0, 1.0))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        seat.fill(url)
+        ticks: list[int] = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: ticks.append(1))
+        timer.start(20)
+        seat.login.login_button.click()
+        assert seat.login.busy
+        assert seat.login.progress.isVisibleTo(seat.login)
+        qtbot.waitUntil(lambda: not seat.login.busy, timeout=10000)
+        timer.stop()
+    # ~1 s of read timeout at a 20 ms tick: a frozen loop would have ticked at most once.
+    assert len(ticks) >= 20, ticks
+    assert seat.login.error_text == (
+        f"Can't reach the call-center server at {url}: it does not answer.")
+    seat.app.finish()
+
+
+def test_login_shows_the_main_window_and_quit_logs_out(qtbot: QtBot, seat: Seat,
+                                                      server: LiveServer) -> None:
+    seat.fill(server.base_url)
+    seat.login.remember_box.setChecked(True)
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: seat.app.window is not None and seat.app.window.isVisible(),
+                    timeout=10000)
+    window = seat.app.window
+    assert window is not None
+    assert seat.machine.state.session is Session.ACTIVE
+    # No SIP engine in this test: the chip says so plainly.
+    assert seat.machine.state.sip is Sip.FAILED
+    assert "not registered" in window.sip_chip.text()
+    assert window.server_chip.text() == "Server: connected"
+    # The keyring has no backend here: the agent is told the password is not remembered.
+    assert "won't be remembered" in window.status_label.text()
+    assert not seat.login.isVisible()
+    terminal = server.login("supervisor", terminal="sv")
+    assert next(s for s in terminal.get("/api/v1/teams/demo/board").json()["agents"]
+            if s["number"] == "1001")["sessions"]
+    seat.app.request_quit()
+    qtbot.waitUntil(lambda: bool(seat.quits), timeout=10000)
+    board = terminal.get("/api/v1/teams/demo/board").json()
+    assert not next(s for s in board["agents"] if s["number"] == "1001")["sessions"]
