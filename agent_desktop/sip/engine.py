@@ -15,6 +15,7 @@ reference + `gc.collect()`, stop the poll timer, `libDestroy(PJSUA_DESTROY_NO_NE
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import gc
 import itertools
@@ -204,6 +205,13 @@ class SipEngine(QObject):
     def add_account(self, settings: AccountSettings, *, register: bool = True) -> Account:
         if self.state is not EngineState.RUNNING:
             raise SipError(f"engine is {self.state.value}")
+        if (
+            settings.transport is Transport.TCP
+            and Transport.TCP not in self.transport_ports
+            and Transport.UDP in self.transport_ports
+        ):
+            log.info("no TCP transport: account %s falls back to UDP", settings.username)
+            settings = dataclasses.replace(settings, transport=Transport.UDP)
         if settings.transport not in self.transport_ports:
             raise SipError(f"no {settings.transport.value} transport")
         acc = Account(self, settings)
