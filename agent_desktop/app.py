@@ -1,11 +1,14 @@
 """The composition root: the one place that builds and wires engine, session and UI.
 
     python -m agent_desktop [--server URL] [--team T] [--agent N] [--sip-registrar HOST:PORT]
+                            [--history-file PATH] [--screen-pop-url TEMPLATE]
+                            [--screen-pop-on ring|answer|off]
     python -m agent_desktop --version
     python -m agent_desktop --self-test      # JSON on stdout; exit 0 when all is well
 
 `AgentApp` holds the collaborators (all injected) and the flow: login through `run_in_worker`
 → heartbeat + event stream + SIP account → main window; events → state machine → window;
+a ringing call → incoming-call window + screen pop, every call → the local history;
 quit → best-effort logout (off the GUI thread, bounded) → staged SIP shutdown → quit.
 """
 
@@ -20,6 +23,7 @@ import platform
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +33,15 @@ from PySide6.QtCore import (
     QCoreApplication,
     QMessageLogContext,
     QObject,
+    QSettings,
     QTimer,
     QtMsgType,
     qInstallMessageHandler,
 )
 
 from agent_desktop import __version__
+from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
+from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
 from agent_desktop.session.client import ApiClient
 from agent_desktop.session.credentials import NOT_REMEMBERED, CredentialStore, StoreResult
@@ -44,6 +51,7 @@ from agent_desktop.session.messages import tr
 from agent_desktop.session.models import LoginResult, Me
 from agent_desktop.session.state import AgentStateMachine
 from agent_desktop.session.worker import run_in_worker
+from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.login import LoginForm, LoginWindow
 from agent_desktop.ui.main_window import MainWindow
 
@@ -53,6 +61,8 @@ qtlog = logging.getLogger("agent_desktop.qt")
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SIP_PORT = 5060
 LOGOUT_WAIT_MS = 2500
+RING_INFO_WAIT_MS = 1500  # a ring screen pop waits this long for the server's queue name
+RING_INFO_MAX_AGE_S = 60.0  # a `call.ringing` event older than this describes another call
 
 # --------------------------------------------------------------------------- Qt → logging
 
@@ -94,6 +104,17 @@ class LoginOutcome:
     stored: StoreResult | None
 
 
+@dataclass
+class CallContext:
+    """What the app knows about one SIP call: its history tracker, ring window, ring info."""
+
+    call: Any
+    tracker: CallTracker | None = None
+    window: IncomingCallWindow | None = None
+    info: RingInfo | None = None
+    pop_timer: QTimer | None = None
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -118,6 +139,9 @@ class AgentApp(QObject):
         sip_unavailable_reason: str = "",
         make_window: Callable[[AgentStateMachine, ApiClient], MainWindow] = MainWindow,
         quit_app: Callable[[], None] | None = None,
+        history: HistoryStore | None = None,
+        screen_pop: ScreenPop | None = None,
+        clock: Callable[[], float] = time.monotonic,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -141,6 +165,12 @@ class AgentApp(QObject):
         self._quitting = False
         self._finished = False
         self._sip_failure = ""
+        self.history = history
+        self.screen_pop = screen_pop
+        self._clock = clock
+        self.calls: dict[str, CallContext] = {}
+        self._last_ring: tuple[RingInfo, float] | None = None
+        self._agent_number = ""
         login_window.login_requested.connect(self.login)
         login_window.closed.connect(self.request_quit)
 
@@ -204,6 +234,7 @@ class AgentApp(QObject):
             self.machine.logged_out()
             return
         self.machine.login_succeeded(result)
+        self._agent_number = result.agent.number
         self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
                                    state_version=result.agent.state_version, parent=self)
         self.heartbeat.beat_ok.connect(self.machine.heartbeat_ok)
@@ -223,6 +254,8 @@ class AgentApp(QObject):
             self.window.relogin_requested.connect(self.relogin)
             self.window.quit_requested.connect(self.request_quit)
             self.window.call_requested.connect(self.dial)
+            if self.history is not None:
+                self.window.set_history(self.history)
         else:
             self.window._client = client  # the same window follows a new login
         self.window.set_agent(result.agent, result.pause_reasons, who=result.agent.name)
@@ -293,12 +326,34 @@ class AgentApp(QObject):
                 log.debug("remove_account failed", exc_info=True)
         self.account = None
 
+    # ----------------------------------------------------------------- calls
+
     def on_incoming_call(self, call: Any) -> None:
-        if self.window is not None:
-            self.window.set_call(call)
-            self.window.show()
-            self.window.raise_()
-            self.window.activateWindow()
+        """A call rings: call panel, incoming-call window on top, history, screen pop."""
+        if self.window is None:
+            return
+        ctx = self._track(call, INCOMING)
+        info = self._take_ring_info(call.caller_id.number)
+        ctx.info = info
+        self.window.set_call(call)
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+        ring = IncomingCallWindow(call, info)
+        ring.failed.connect(self.window.show_error)
+        ring.closed.connect(lambda key=call.key: self._ring_window_closed(key))
+        ctx.window = ring
+        if info is not None:
+            self._apply_ring_info(ctx, info)
+        ring.present()  # after the main window, so the ring window has the keyboard
+        if info is not None or self.screen_pop is None:
+            self._pop_ring(call.key)
+        else:  # the server's `call.ringing` (with the queue) may still be on its way
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda key=call.key: self._pop_ring(key))
+            timer.start(RING_INFO_WAIT_MS)
+            ctx.pop_timer = timer
 
     def dial(self, number: str) -> None:
         if self.account is None or self.window is None:
@@ -311,12 +366,110 @@ class AgentApp(QObject):
             log.warning("dial failed: %s", exc)
             self.window.show_error(exc)
             return
+        self._track(call, OUTGOING, number=number)
         self.window.set_call(call)
+
+    def _track(self, call: Any, direction: str, number: str = "") -> CallContext:
+        ctx = CallContext(call)
+        self.calls[call.key] = ctx
+        ctx.tracker = CallTracker(call, direction, number=number, parent=self)
+        ctx.tracker.finished.connect(lambda entry, key=call.key: self._call_finished(key, entry))
+        if direction == INCOMING:
+            call.state_changed.connect(
+                lambda state, key=call.key: self._incoming_state(key, state))
+        return ctx
+
+    def _incoming_state(self, key: str, state: Any) -> None:
+        ctx = self.calls.get(key)
+        if ctx is None or getattr(state, "value", state) != "confirmed":
+            return
+        if self.screen_pop is not None:
+            self.screen_pop.answered(key, self._pop_values(ctx))
+
+    def _call_finished(self, key: str, entry: HistoryEntry) -> None:
+        ctx = self.calls.pop(key, None)
+        if ctx is not None:
+            if ctx.pop_timer is not None:
+                ctx.pop_timer.stop()
+                ctx.pop_timer.deleteLater()
+            if ctx.window is not None:
+                ctx.window.close()
+            if ctx.tracker is not None:
+                ctx.tracker.deleteLater()
+        if self.history is not None:
+            self.history.add(entry, on_error=lambda exc: log.warning(
+                "call history: could not record a call: %s", exc))
+
+    def _ring_window_closed(self, key: str) -> None:
+        ctx = self.calls.get(key)
+        if ctx is not None and ctx.window is not None:
+            ctx.window.deleteLater()
+            ctx.window = None
+
+    def _take_ring_info(self, number: str) -> RingInfo | None:
+        """The server's recent `call.ringing` for this caller, if it came first."""
+        if self._last_ring is None:
+            return None
+        info, at = self._last_ring
+        if self._clock() - at > RING_INFO_MAX_AGE_S or not info.matches(number):
+            return None
+        self._last_ring = None
+        return info
+
+    def _apply_ring_info(self, ctx: CallContext, info: RingInfo) -> None:
+        ctx.info = info
+        if ctx.window is not None:
+            ctx.window.set_ring_info(info)
+        if ctx.tracker is not None:
+            ctx.tracker.queue = info.queue
+            if info.caller_name and not ctx.call.caller_id.name:
+                ctx.tracker.name = info.caller_name
+
+    def _pop_values(self, ctx: CallContext) -> dict[str, str]:
+        info = ctx.info or RingInfo()
+        cid = ctx.call.caller_id
+        return {"caller_id": cid.number or info.caller_id,
+                "caller_name": info.caller_name or cid.name, "queue": info.queue,
+                "call_id": info.call_id, "agent": self._agent_number}
+
+    def _pop_ring(self, key: str) -> None:
+        ctx = self.calls.get(key)
+        if ctx is None or self.screen_pop is None:
+            return
+        if ctx.pop_timer is not None:
+            ctx.pop_timer.stop()
+        self.screen_pop.ringing(key, self._pop_values(ctx))
+
+    def _on_call_event(self, etype: str, data: dict[str, Any]) -> None:
+        info = RingInfo.from_event(data)
+        if etype == "call.ringing":
+            ringing = [c for c in self.calls.values()
+                       if c.info is None and c.window is not None]
+            match = next((c for c in ringing if info.matches(c.call.caller_id.number)), None)
+            if match is not None:  # the INVITE came first
+                self._apply_ring_info(match, info)
+                self._pop_ring(match.call.key)
+            else:
+                self._last_ring = (info, self._clock())
+            if self.account is None and self.screen_pop is not None:
+                # No softphone here (external device): the server's event is the ring.
+                self.screen_pop.ringing(f"server-{info.call_id}", self._event_values(info))
+        elif etype == "call.answered":
+            if self.account is None and self.screen_pop is not None:
+                self.screen_pop.answered(f"server-{info.call_id}", self._event_values(info))
+        elif etype == "call.ended":
+            self._last_ring = None
+
+    def _event_values(self, info: RingInfo) -> dict[str, str]:
+        return {"caller_id": info.caller_id, "caller_name": info.caller_name,
+                "queue": info.queue, "call_id": info.call_id, "agent": self._agent_number}
 
     # ----------------------------------------------------------------- events
 
     def _on_event(self, etype: str, data: dict[str, Any], event_id: int) -> None:
         self.machine.on_event(etype, data, event_id)
+        if etype.startswith("call."):
+            self._on_call_event(etype, data)
         if etype.startswith("agent.") and self.window is not None:
             self.refetch()
 
@@ -477,6 +630,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sip-registrar", default=None,
                    help="SIP registrar host:port (default: the server's host, port 5060)")
     p.add_argument("--sip-port", type=int, default=0, help="local SIP port (0: any)")
+    p.add_argument("--history-file", default=None,
+                   help="call-history SQLite file (default: in the user's data directory)")
+    p.add_argument("--screen-pop-url", default=None,
+                   help="screen-pop URL template, e.g. "
+                        "'https://crm.example/search?phone={caller_id}&queue={queue}' "
+                        "(default: the saved setting)")
+    p.add_argument("--screen-pop-on", choices=[w.value for w in PopWhen], default=None,
+                   help="open the screen-pop URL when a call rings, when it is answered, "
+                        "or never (default: the saved setting, else off)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -521,6 +683,14 @@ def run_gui(args: argparse.Namespace) -> int:
             bridge.shutdown()
         engine, bridge = None, None
 
+    saved = ScreenPopSettings.load(QSettings("agent-desktop", "agent-desktop"))
+    template = saved.template if args.screen_pop_url is None else args.screen_pop_url
+    when = saved.when if args.screen_pop_on is None else PopWhen(args.screen_pop_on)
+    if args.screen_pop_url and args.screen_pop_on is None and when is PopWhen.OFF:
+        when = PopWhen.RING  # a template given on the command line is meant to be used
+    screen_pop = ScreenPop(ScreenPopSettings(template, when))
+    history = HistoryStore(args.history_file)
+
     login = LoginWindow()
     login.prefill(server=args.server, team=args.team, agent=args.agent)
     seat = AgentApp(
@@ -528,6 +698,7 @@ def run_gui(args: argparse.Namespace) -> int:
         client_factory=lambda url: ApiClient(url, client_version=f"agent-desktop/{__version__}"),
         engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
         sip_unavailable_reason=sip_reason, quit_app=app.quit,
+        history=history, screen_pop=screen_pop,
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent_desktop.history import HistoryStore
 from agent_desktop.session import errors as e
 from agent_desktop.session.client import ApiClient
 from agent_desktop.session.messages import tr, user_message
@@ -47,6 +50,8 @@ from agent_desktop.session.state import (
 )
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.sip import CallSession, CallState, SipError
+from agent_desktop.ui.dialpad import DialPad
+from agent_desktop.ui.history import HistoryView
 
 log = logging.getLogger("agent_desktop.ui.main")
 
@@ -139,7 +144,8 @@ class GroupRow(QWidget):
         self.box.setChecked(checked)
         if self.static:
             self.box.setEnabled(False)
-            self.box.setText(f"🔒 {group.name}")
+            # Words, not a lock emoji: many workstations lack an emoji font.
+            self.box.setText(tr("{name} (static)").format(name=group.name))
             self.setToolTip(STATIC_TOOLTIP)
             self.box.setToolTip(STATIC_TOOLTIP)
             self.state_label.setText(tr("always in the queue"))
@@ -156,24 +162,41 @@ class GroupRow(QWidget):
 
 
 class CallPanel(QGroupBox):
-    """The current call: caller, state, answer / hang up / hold / mute."""
+    """The current call: caller, state, timer, answer / hang up / hold / mute / transfer.
+
+    `ask_transfer_target()` asks the agent for the number to transfer to (None: cancelled);
+    tests replace it.
+    """
 
     error = Signal(object)
 
     def __init__(self) -> None:
         super().__init__(tr("Call"))
         self.call: CallSession | None = None
+        self._talk_started: float | None = None
+        self._transfer_note = ""
+        self._dtmf_sent = ""
+        self.ask_transfer_target: Callable[[], str | None] = self._ask_transfer_target
         self.caller_label = QLabel(tr("No call"))
         self.caller_label.setAccessibleName(tr("Caller"))
         self.caller_label.setStyleSheet("font-size: 13pt; font-weight: 600;")
+        self.caller_label.setTextFormat(Qt.TextFormat.PlainText)
         self.state_label = QLabel("")
         self.state_label.setAccessibleName(tr("Call state"))
+        self.timer_label = QLabel("")
+        self.timer_label.setAccessibleName(tr("Call time"))
+        self.timer_label.setStyleSheet("font-size: 13pt; font-family: monospace;")
         self.answer_button = QPushButton(tr("Answer"))
         self.hangup_button = QPushButton(tr("Hang up"))
         self.hold_button = QPushButton(tr("Hold"))
         self.mute_button = QPushButton(tr("Mute"))
-        for b in (self.answer_button, self.hangup_button, self.hold_button, self.mute_button):
+        self.transfer_button = QPushButton(tr("Transfer…"))
+        self._buttons = (self.answer_button, self.hangup_button, self.hold_button,
+                         self.mute_button, self.transfer_button)
+        for b in self._buttons:
             b.setAccessibleName(b.text())
+        self.transfer_button.setToolTip(tr("Blind transfer: the caller is sent to another "
+                                           "number and this call ends"))
         self.hold_button.setCheckable(True)
         self.mute_button.setCheckable(True)
         self.answer_button.clicked.connect(lambda: self._do(lambda c: c.answer()))
@@ -181,29 +204,49 @@ class CallPanel(QGroupBox):
         self.hold_button.clicked.connect(
             lambda: self._do(lambda c: c.resume() if c.held else c.hold()))
         self.mute_button.clicked.connect(lambda: self._do(lambda c: c.set_muted(not c.muted)))
+        self.transfer_button.clicked.connect(self.transfer)
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._show_time)
+        top = QHBoxLayout()
+        top.addWidget(self.caller_label, 1)
+        top.addWidget(self.timer_label)
         buttons = QHBoxLayout()
-        for b in (self.answer_button, self.hangup_button, self.hold_button, self.mute_button):
+        for b in self._buttons:
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.caller_label)
+        lay.addLayout(top)
         lay.addWidget(self.state_label)
         lay.addLayout(buttons)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self._refresh()
 
     def set_call(self, call: CallSession | None) -> None:
+        if call is self.call:
+            self._refresh()
+            return
         if self.call is not None:
             for sig in (self.call.state_changed, self.call.hold_changed, self.call.mute_changed,
-                        self.call.ended):
+                        self.call.ended, self.call.transfer_status):
                 with contextlib.suppress(RuntimeError, TypeError):
                     sig.disconnect(self._refresh)
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.call.transfer_status.disconnect(self._on_transfer)
         self.call = call
+        self._talk_started = None
+        self._transfer_note = ""
+        self._dtmf_sent = ""
         if call is not None:
             call.state_changed.connect(self._refresh)
             call.hold_changed.connect(self._refresh)
             call.mute_changed.connect(self._refresh)
             call.ended.connect(self._refresh)
+            call.transfer_status.connect(self._on_transfer)
         self._refresh()
+
+    @property
+    def talking(self) -> bool:
+        return self.call is not None and self.call.state is CallState.CONFIRMED
 
     def _do(self, action: Callable[[CallSession], Any]) -> None:
         if self.call is None:
@@ -215,16 +258,67 @@ class CallPanel(QGroupBox):
             self.error.emit(exc)
         self._refresh()
 
+    def send_dtmf(self, digits: str) -> bool:
+        """Send DTMF to the current call; False when there is no call to send it to."""
+        if not self.talking:
+            return False
+        self._dtmf_sent = (self._dtmf_sent + digits)[-16:]
+        self._do(lambda c: c.send_dtmf(digits))
+        return True
+
+    def transfer(self) -> None:
+        """Blind transfer: ask for the number, then REFER the call there."""
+        if not self.talking:
+            return
+        target = (self.ask_transfer_target() or "").strip()
+        if not target or not self.talking:
+            return
+        self._transfer_note = tr("transferring to {n}…").format(n=target)
+        self._do(lambda c: c.transfer(target))
+
+    def _ask_transfer_target(self) -> str | None:
+        text, ok = QInputDialog.getText(self, tr("Transfer"),
+                                        tr("Transfer the caller to number:"))
+        return str(text) if ok else None
+
+    def _on_transfer(self, code: int, reason: str, final: bool) -> None:
+        if final and 200 <= code < 300:
+            self._transfer_note = tr("transferred")
+        elif final:
+            self._transfer_note = tr("transfer failed: {code} {reason}").format(
+                code=code, reason=reason)
+        else:
+            self._transfer_note = tr("transfer: {code} {reason}").format(code=code,
+                                                                         reason=reason)
+        self._refresh()
+
+    def _show_time(self) -> None:
+        if self._talk_started is None:
+            self.timer_label.setText("")
+            return
+        s = int(time.monotonic() - self._talk_started)
+        h, rest = divmod(s, 3600)
+        m, s = divmod(rest, 60)
+        self.timer_label.setText(f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}")
+
     @Slot()
     def _refresh(self, *_: object) -> None:
         c = self.call
+        if c is None or c.state is not CallState.CONFIRMED:
+            self._tick.stop()
         if c is None:
             self.caller_label.setText(tr("No call"))
             self.state_label.setText(tr("Calls to your queues ring here."))
-            for b in (self.answer_button, self.hangup_button, self.hold_button,
-                      self.mute_button):
+            self.timer_label.setText("")
+            for b in self._buttons:
                 b.setEnabled(False)
             return
+        if c.state is CallState.CONFIRMED:
+            if self._talk_started is None:
+                self._talk_started = time.monotonic()
+            if not self._tick.isActive():
+                self._tick.start()
+        self._show_time()
         who = c.caller_id.name or c.caller_id.number or c.remote_uri or tr("unknown caller")
         if c.caller_id.name and c.caller_id.number:
             who = f"{c.caller_id.name} <{c.caller_id.number}>"
@@ -238,12 +332,18 @@ class CallPanel(QGroupBox):
             text = tr("on hold")
         if c.muted:
             text += tr(" · muted")
+        if self._dtmf_sent and c.state is CallState.CONFIRMED:
+            text += " · " + tr("keys sent: {keys}").format(keys=self._dtmf_sent)
+        if self._transfer_note:
+            text += " · " + self._transfer_note
         self.state_label.setText(text)
         live = c.state is not CallState.DISCONNECTED
+        talking = c.state is CallState.CONFIRMED
         self.answer_button.setEnabled(c.state is CallState.RINGING_IN)
         self.hangup_button.setEnabled(live)
-        self.hold_button.setEnabled(c.state is CallState.CONFIRMED)
-        self.mute_button.setEnabled(c.state is CallState.CONFIRMED)
+        self.hold_button.setEnabled(talking)
+        self.mute_button.setEnabled(talking)
+        self.transfer_button.setEnabled(talking)
         self.hold_button.setChecked(c.held)
         self.hold_button.setText(tr("Resume") if c.held else tr("Hold"))
         self.mute_button.setChecked(c.muted)
@@ -328,13 +428,24 @@ class MainWindow(QMainWindow):
         self.call_button.setAccessibleName(tr("Call"))
         self.call_button.clicked.connect(self._dial)
         self.number_edit.returnPressed.connect(self._dial)
+        self.dialpad = DialPad()
+        self.dialpad.digit.connect(self._key)
         dial_box = QGroupBox(tr("Dial"))
-        dl = QHBoxLayout(dial_box)
-        dl.addWidget(self.number_edit, 1)
-        dl.addWidget(self.call_button)
+        number_row = QHBoxLayout()
+        number_row.addWidget(self.number_edit, 1)
+        number_row.addWidget(self.call_button)
+        dl = QVBoxLayout(dial_box)
+        dl.addLayout(number_row)
+        dl.addWidget(self.dialpad)
 
         self.call_panel = CallPanel()
         self.call_panel.error.connect(self.show_error)
+
+        # history (attached by the composition root: `set_history`)
+        self.history_box = QGroupBox(tr("Call history"))
+        self.history_layout = QVBoxLayout(self.history_box)
+        self.history_view: HistoryView | None = None
+        self.history_box.hide()
 
         # status line
         self.status_label = QLabel("")
@@ -353,17 +464,21 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         grid = QGridLayout(central)
+        left = QVBoxLayout()
+        left.addWidget(self.groups_box)
+        left.addWidget(avail_box)
+        left.addStretch(1)
         grid.addLayout(chips, 0, 0, 1, 2)
-        grid.addWidget(self.groups_box, 1, 0, 2, 1)
-        grid.addWidget(avail_box, 1, 1)
-        grid.addWidget(dial_box, 2, 1)
-        grid.addWidget(self.call_panel, 3, 0, 1, 2)
+        grid.addLayout(left, 1, 0)
+        grid.addWidget(dial_box, 1, 1)
+        grid.addWidget(self.call_panel, 2, 0, 1, 2)
+        grid.addWidget(self.history_box, 3, 0, 1, 2)
         grid.addWidget(status, 6, 0, 1, 2)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        grid.setRowStretch(5, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        grid.setRowStretch(3, 1)
         self.setCentralWidget(central)
-        self.resize(860, 460)
+        self.resize(900, 720)
 
         machine.changed.connect(self._on_state)
         self._render_state(machine.state)
@@ -474,11 +589,50 @@ class MainWindow(QMainWindow):
     @Slot()
     def _dial(self) -> None:
         number = self.number_edit.text().strip()
-        if number and self._can_dial:
+        if not number:
+            return
+        if self._can_dial:
             self.call_requested.emit(number)
+        else:
+            self.show_info(self._dial_blocked or tr("The phone is not registered."))
+
+    @Slot(str)
+    def _key(self, key: str) -> None:
+        """A dial-pad key: DTMF during a call, else a digit of the number to dial."""
+        if self.call_panel.send_dtmf(key):
+            return
+        if self.number_edit.isEnabled():
+            self.number_edit.insert(key)
+            self.number_edit.setFocus()
+
+    def set_history(self, store: HistoryStore) -> None:
+        """Show the local call history; double-click / Enter on a row calls back."""
+        if self.history_view is not None:
+            return
+        self.history_view = HistoryView(store)
+        self.history_view.call_back.connect(self.call_back)
+        self.history_layout.addWidget(self.history_view)
+        self.history_box.show()
+
+    @Slot(str)
+    def call_back(self, number: str) -> None:
+        self.number_edit.setText(number)
+        self._dial()
 
     def set_call(self, call: CallSession | None) -> None:
+        if self.call_panel.call is not None and self.call_panel.call is not call:
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.call_panel.call.state_changed.disconnect(self._render_dialpad)
+        if call is not None and call is not self.call_panel.call:
+            call.state_changed.connect(self._render_dialpad)
         self.call_panel.set_call(call)
+        self._render_dialpad()
+
+    def _render_dialpad(self, *_: object) -> None:
+        talking = self.call_panel.talking
+        self.dialpad.setEnabled(talking or self._can_dial)
+        self.dialpad.setToolTip(tr("Keys are sent to the call (DTMF)") if talking
+                                else tr("Type the number to call"))
 
     def show_error(self, exc: BaseException) -> None:
         self.status_label.setText(user_message(exc))
@@ -518,6 +672,7 @@ class MainWindow(QMainWindow):
         self._can_dial = s.sip is Sip.REGISTERED and not self._dial_blocked
         self.call_button.setEnabled(self._can_dial)
         self.number_edit.setEnabled(self._can_dial)
+        self._render_dialpad()
         tip = self._dial_blocked or ("" if s.sip is Sip.REGISTERED
                                      else tr("The phone is not registered."))
         self.call_button.setToolTip(tip)

@@ -1,0 +1,67 @@
+"""A CallSession stand-in for widget unit tests: the same signals and commands, no SIP."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from agent_desktop.sip import CallerId, CallState
+
+
+class FakeCall(QObject):
+    state_changed = Signal(object)
+    media_active = Signal()
+    hold_changed = Signal(bool)
+    mute_changed = Signal(bool)
+    dtmf_received = Signal(str, str)
+    transfer_status = Signal(int, str, bool)
+    ended = Signal(int, str)
+
+    def __init__(self, number: str = "5550123", name: str = "", key: str = "call-1",
+                 state: CallState = CallState.RINGING_IN) -> None:
+        super().__init__()
+        self.key = key
+        self.caller_id = CallerId(name, number, f"sip:{number}@pbx")
+        self.remote_uri = f'"{name}" <sip:{number}@pbx>'
+        self.state = state
+        self.held = False
+        self.muted = False
+        self.actions: list[str] = []
+        self.dtmf: list[str] = []
+        self.transfers: list[str] = []
+
+    def set_state(self, state: CallState) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+        if state is CallState.DISCONNECTED:
+            self.ended.emit(200, "Normal")
+
+    def answer(self, code: int = 200) -> None:
+        self.actions.append(f"answer {code}")
+        self.set_state(CallState.CONFIRMED)
+
+    def reject(self, code: int = 486) -> None:
+        self.actions.append(f"reject {code}")
+        self.set_state(CallState.DISCONNECTED)
+
+    def hangup(self) -> None:
+        self.actions.append("hangup")
+        self.set_state(CallState.DISCONNECTED)
+
+    def hold(self) -> None:
+        self.held = True
+        self.hold_changed.emit(True)
+
+    def resume(self) -> None:
+        self.held = False
+        self.hold_changed.emit(False)
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        self.mute_changed.emit(muted)
+
+    def send_dtmf(self, digits: str, method: str = "auto") -> str:
+        self.dtmf.append(digits)
+        return "rfc4733"
+
+    def transfer(self, target: str) -> None:
+        self.transfers.append(target)

@@ -1,0 +1,115 @@
+"""The composition root wires a ringing call: ring window, queue, screen pop, history row.
+
+Logged in through the real server; the SIP call is a fake (no Asterisk here), the server's
+`call.ringing` event is handed to the app as the event stream would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from agent_desktop.app import AgentApp
+from agent_desktop.history import HistoryStore
+from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
+from agent_desktop.session.client import ApiClient
+from agent_desktop.session.credentials import CredentialStore
+from agent_desktop.session.state import AgentStateMachine
+from agent_desktop.sip import CallState
+from agent_desktop.ui.login import LoginWindow
+from agent_desktop.ui.main_window import MainWindow
+from tests.support.live import LiveServer
+from tests.ui.fakes import FakeCall
+
+TEMPLATE = "https://crm.example/search?phone={caller_id}&queue={queue}"
+RING = {"agent": "1004", "device": "1004", "caller_id": "5550123", "caller_name": "Ada",
+        "queue": "sales", "call_id": "1700000000.7"}
+
+
+class Seat:
+    def __init__(self, qtbot: QtBot, tmp_path: Path, when: PopWhen) -> None:
+        self.login = LoginWindow()
+        qtbot.addWidget(self.login)
+        self.opened: list[str] = []
+        self.history = HistoryStore(tmp_path / "history.sqlite3")
+        self.app = AgentApp(
+            login_window=self.login, machine=AgentStateMachine(), store=CredentialStore(),
+            client_factory=lambda url: ApiClient(url, client_version="ui/1"),
+            terminal="ui-wiring", quit_app=lambda: None, history=self.history,
+            screen_pop=ScreenPop(ScreenPopSettings(TEMPLATE, when),
+                                 opener=lambda url: self.opened.append(url) is None))
+
+    @property
+    def window(self) -> MainWindow:
+        assert self.app.window is not None
+        return self.app.window
+
+
+@pytest.fixture(params=[PopWhen.RING])
+def seat(request: pytest.FixtureRequest, qtbot: QtBot, tmp_path: Path,
+         server: LiveServer) -> Iterator[Seat]:
+    s = Seat(qtbot, tmp_path, request.param)
+    s.login.prefill(server=server.base_url, team="demo", agent="1004", password="demo")
+    s.login.login_button.click()
+    qtbot.waitUntil(lambda: s.app.window is not None and s.window.isVisible(), timeout=10000)
+    s.app.account = SimpleNamespace()  # a registered softphone (the call itself is a fake)
+    yield s
+    s.app.finish()
+    s.window.close()
+    s.window.deleteLater()
+
+
+def test_event_first_then_invite(qtbot: QtBot, seat: Seat) -> None:
+    seat.app._on_event("call.ringing", RING, 41)
+    call = FakeCall("5550123")
+    seat.app.on_incoming_call(call)
+    ring = seat.app.calls[call.key].window
+    assert ring is not None
+    assert ring.isVisible()
+    assert ring.queue_label.text() == "Queue: sales"
+    assert ring.name_label.text() == "Ada"
+    assert seat.opened == ["https://crm.example/search?phone=5550123&queue=sales"]
+    assert seat.window.call_panel.call is call  # type: ignore[comparison-overlap]
+    ring.answer_button.click()
+    assert call.actions == ["answer 200"]
+    assert not ring.isVisible()
+    assert seat.window.call_panel.timer_label.text() == "00:00"
+    history = seat.window.history_view
+    assert history is not None
+    call.hangup()
+    qtbot.waitUntil(lambda: history.numbers() == ["5550123"], timeout=5000)
+    item = history.list.topLevelItem(0)
+    assert item is not None
+    assert (item.text(1), item.text(3), item.text(4)) == ("↙ in", "Ada", "sales")
+    assert seat.opened == ["https://crm.example/search?phone=5550123&queue=sales"]
+
+
+def test_invite_first_waits_for_the_queue(qtbot: QtBot, seat: Seat) -> None:
+    call = FakeCall("5550123")
+    seat.app.on_incoming_call(call)
+    assert seat.opened == []  # waiting (briefly) for the server's queue name
+    seat.app._on_event("call.ringing", RING, 42)
+    assert seat.opened == ["https://crm.example/search?phone=5550123&queue=sales"]
+    ring = seat.app.calls[call.key].window
+    assert ring is not None
+    assert ring.queue_label.text() == "Queue: sales"
+    call.set_state(CallState.DISCONNECTED)  # answered by another agent: the queue cancels
+    assert not ring.isVisible()
+    history = seat.window.history_view
+    assert history is not None
+    qtbot.waitUntil(lambda: history.numbers() == ["5550123"], timeout=5000)
+    item = history.list.topLevelItem(0)
+    assert item is not None
+    assert item.text(1) == "✗ missed"
+
+
+def test_no_queue_event_pops_after_a_short_wait(qtbot: QtBot, seat: Seat) -> None:
+    call = FakeCall("2002", key="call-9")
+    seat.app.on_incoming_call(call)
+    qtbot.waitUntil(lambda: bool(seat.opened), timeout=3000)
+    assert seat.opened == ["https://crm.example/search?phone=2002&queue="]
+    call.reject()
