@@ -10,7 +10,9 @@ from agent_desktop.session.credentials import SERVICE, CredentialStore, credenti
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1
+    # Below keyring's fail backend (0): defining a KeyringBackend subclass registers it, and a
+    # positive priority would make keyring pick it for every later test in the process.
+    priority = -1
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from keyring.backends import fail
 from PySide6.QtCore import QObject, Signal
 
+from agent_desktop.session.credentials import CredentialStore
 from agent_desktop.sip import CallerId, CallState
 
 
@@ -65,3 +67,9 @@ class FakeCall(QObject):
 
     def transfer(self, target: str) -> None:
         self.transfers.append(target)
+
+
+def no_keyring() -> CredentialStore:
+    """No keyring backend, stated here rather than taken from the machine (a test elsewhere
+    in the process may have registered a backend class)."""
+    return CredentialStore(fail.Keyring())  # type: ignore[no-untyped-call]

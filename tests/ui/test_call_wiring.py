@@ -17,13 +17,12 @@ from agent_desktop.app import AgentApp
 from agent_desktop.history import HistoryStore
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session.client import ApiClient
-from agent_desktop.session.credentials import CredentialStore
 from agent_desktop.session.state import AgentStateMachine
 from agent_desktop.sip import CallState
 from agent_desktop.ui.login import LoginWindow
 from agent_desktop.ui.main_window import MainWindow
 from tests.support.live import LiveServer
-from tests.ui.fakes import FakeCall
+from tests.ui.fakes import FakeCall, no_keyring
 
 TEMPLATE = "https://crm.example/search?phone={caller_id}&queue={queue}"
 RING = {"agent": "1004", "device": "1004", "caller_id": "5550123", "caller_name": "Ada",
@@ -37,7 +36,7 @@ class Seat:
         self.opened: list[str] = []
         self.history = HistoryStore(tmp_path / "history.sqlite3")
         self.app = AgentApp(
-            login_window=self.login, machine=AgentStateMachine(), store=CredentialStore(),
+            login_window=self.login, machine=AgentStateMachine(), store=no_keyring(),
             client_factory=lambda url: ApiClient(url, client_version="ui/1"),
             terminal="ui-wiring", quit_app=lambda: None, history=self.history,
             screen_pop=ScreenPop(ScreenPopSettings(TEMPLATE, when),

@@ -11,10 +11,10 @@ from pytestqt.qtbot import QtBot
 
 from agent_desktop.app import AgentApp
 from agent_desktop.session.client import ApiClient
-from agent_desktop.session.credentials import CredentialStore
 from agent_desktop.session.state import AgentStateMachine, Session, Sip
 from agent_desktop.ui.login import LoginWindow
 from tests.support.live import LiveServer
+from tests.ui.fakes import no_keyring
 
 
 class Seat:
@@ -24,7 +24,7 @@ class Seat:
         self.machine = AgentStateMachine()
         self.quits: list[int] = []
         self.app = AgentApp(
-            login_window=self.login, machine=self.machine, store=CredentialStore(),
+            login_window=self.login, machine=self.machine, store=no_keyring(),
             client_factory=lambda url: ApiClient(url, timeout=timeout, client_version="ui/1"),
             terminal="ui-test", quit_app=lambda: self.quits.append(1),
         )
