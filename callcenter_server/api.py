@@ -270,6 +270,7 @@ async def events(
 
     async def stream() -> AsyncIterator[str]:
         nonlocal cursor
+        closing = False
         yield "retry: 2000\n\n"
         while not cc.bus.closed:
             batch = cc.bus.after(cursor)
@@ -285,13 +286,20 @@ async def events(
                         return
             if batch:
                 continue
+            if closing:
+                return
             if not await cc.bus.wait(keepalive):
                 if await request.is_disconnected():
                     return
                 try:
                     await anyio.to_thread.run_sync(cc.authenticate_session, p.session_id)
                 except ProblemError:
-                    return
+                    # The session ended. Its events are published just after the commit this
+                    # check saw: deliver them (the stream then ends on `session.ended`) if they
+                    # come within a second, and close either way.
+                    closing = True
+                    await cc.bus.wait(1.0)
+                    continue
                 yield ": keep-alive\n\n"
 
     async def guarded() -> AsyncIterator[str]:
