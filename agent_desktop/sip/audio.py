@@ -90,6 +90,19 @@ LEVEL_BLOCK_BYTES = ms_to_bytes(50)  # meter updates at ~20 Hz
 # streams drifted apart: drop the oldest (the canceller re-finds the delay).
 AEC_FAR_MAX_BYTES = ms_to_bytes(200)
 AEC_FAR_TRIM_TO = ms_to_bytes(60)
+# The pairing "microphone frame k <-> reference frame k" must never slide: a slide moves the
+# echo delay under AEC3, which then re-converges and, meanwhile, suppresses near-end speech.
+# Sink writes (any size, when Qt has room) and microphone reads (bursts) jitter against each
+# other, so a microphone frame can find less than a frame queued: the missing part is then
+# silence and as many bytes of the next far audio are skipped, so the alignment after it is
+# unchanged. (Inserting a whole silent frame instead made the reference 20 ms later each
+# time, eating the echo's lag behind it; measured: 48 ms in the looped test, and the
+# double-talk tone lost 4-5 dB once that lead shrank below ~15 ms.)
+# Hence a microphone frame whose reference is not written yet waits for it (the speaker is
+# fed from the same thread, usually within a few ms), at most this long while the speaker
+# is playing; only then is the missing part taken as silence, and the alignment kept as above.
+AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
+AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
 VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
 
 
@@ -182,6 +195,10 @@ class BridgeCounters:
     sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
     source_errors: int = 0
     sink_errors: int = 0
+    aec_ref_missing: int = 0  # microphone frames that found no reference queued (silence used)
+    aec_ref_trims: int = 0  # times the reference queue was cut back (the streams drifted)
+    aec_ref_trimmed_bytes: int = 0
+    aec_ref_depth_max: int = 0  # bytes queued as reference, highest seen
     calls_attached: bool = False
     fast_path: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -345,6 +362,9 @@ class AudioIO(QObject):
         self.aec = aec
         self.aec_enabled = aec is not None
         self._far = bytearray()  # written to the sink, not yet used as AEC reference
+        self._far_debt = 0  # far bytes to skip: their place in the reference was silence
+        self._far_written_at = 0.0  # monotonic time of the last far audio queued
+        self.aec_tap: list[tuple[bytes, bytes]] | None = None  # tests: (near, ref) pairs
         self._near = bytearray()  # microphone bytes short of a whole frame
         self.sink: QAudioSink | None = None
         self.sink_dev: Any = None
@@ -429,6 +449,7 @@ class AudioIO(QObject):
     def reset_aec(self) -> None:
         """New call or new device: the echo path changed; forget it and the queued frames."""
         self._far.clear()
+        self._far_debt = 0
         self._near.clear()
         if self.aec is not None and self.aec_enabled:
             self.aec.reset()
@@ -593,9 +614,22 @@ class AudioIO(QObject):
             self.counters.speaker_trimmed_bytes += len(data) - written
         if self.aec_enabled and self.source_dev is not None and written > 0:
             far = self._far
-            far += data[:written] if written < len(data) else data
+            played = data[:written] if written < len(data) else data
+            if self._far_debt:
+                skip = min(self._far_debt, len(played))
+                self._far_debt -= skip
+                played = played[skip:]
+            far += played
+            self._far_written_at = time.monotonic()
+            c = self.counters
+            c.aec_ref_depth_max = max(c.aec_ref_depth_max, len(far))
             if len(far) > AEC_FAR_MAX_BYTES:
+                c.aec_ref_trims += 1
+                c.aec_ref_trimmed_bytes += len(far) - AEC_FAR_TRIM_TO
+                self._aec_event("trim", len(far))
                 del far[: len(far) - AEC_FAR_TRIM_TO]
+            if len(self._near) >= FRAME_BYTES and self.counters.calls_attached:
+                self._deliver_mic(self._cancel_echo(b""))  # frames waiting for this reference
         self._bound_standing_latency(ring)
 
     def _bound_standing_latency(self, ring: PcmRing) -> None:
@@ -622,16 +656,32 @@ class AudioIO(QObject):
         data = bytes(raw.data())
         if self.counters.calls_attached:
             if self.aec_enabled and self.aec is not None:
+                self._feed_speaker()  # queue the freshest reference before pairing
                 data = self._cancel_echo(data)
-            if data:
-                self.mic_ring.write(data)
-        if self.meter:
+            self._deliver_mic(data)
+        elif self.meter:
+            self._meter(data)
+
+    def _deliver_mic(self, data: bytes) -> None:
+        if data:
+            self.mic_ring.write(data)
+            if self.meter:
+                self._meter(data)
+
+    def _meter(self, data: bytes) -> None:
+        if data:
             acc = self._level_acc
             acc += data
             if len(acc) >= LEVEL_BLOCK_BYTES:
                 block = bytes(acc[-LEVEL_BLOCK_BYTES:])
                 acc.clear()
                 self.level_changed.emit(level_dbfs(block))
+
+    def _aec_event(self, kind: str, depth: int) -> None:
+        """Keep the first reference-queue events (diagnostics: when the alignment moved)."""
+        events = self.counters.extra.setdefault("aec_ref_events", [])
+        if len(events) < 200:
+            events.append((round(time.monotonic(), 3), kind, depth))
 
     def _cancel_echo(self, data: bytes) -> bytes:
         """Whole 20 ms microphone frames through the canceller, each with the next far-end
@@ -646,14 +696,29 @@ class AudioIO(QObject):
             return b""
         far = self._far
         out = []
+        speaker_playing = time.monotonic() - self._far_written_at < AEC_SPEAKER_IDLE_S
+        done = 0
         for i in range(0, usable, FRAME_BYTES):
             if len(far) >= FRAME_BYTES:
                 ref = bytes(far[:FRAME_BYTES])
                 del far[:FRAME_BYTES]
+            elif speaker_playing and usable - i <= AEC_NEAR_WAIT_BYTES:
+                break  # its reference is on the way: wait for the next sink write
             else:
-                ref = SILENCE_FRAME
-            out.append(aec.process(bytes(near[i : i + FRAME_BYTES]), ref))
-        del near[:usable]
+                # Short: pad with silence and skip as much of the next far audio.
+                self.counters.aec_ref_missing += 1
+                self._aec_event("missing", len(far))
+                ref = bytes(far) + SILENCE_FRAME[len(far) :]
+                self._far_debt += FRAME_BYTES - len(far)
+                far.clear()
+                if self._far_debt > AEC_FAR_MAX_BYTES:  # the speaker stopped: start afresh
+                    self._far_debt = 0
+            frame = bytes(near[i : i + FRAME_BYTES])
+            if self.aec_tap is not None:
+                self.aec_tap.append((frame, ref))
+            out.append(aec.process(frame, ref))
+            done = i + FRAME_BYTES
+        del near[:done]
         return b"".join(out)
 
 
@@ -1033,6 +1098,11 @@ class AudioBridge(QObject):
             "frames": st.frames,
             "erle_db": None if st.erle_db is None else round(st.erle_db, 1),
             "mean_process_us": round(st.mean_process_us, 1),
+            "ref_missing": self.counters.aec_ref_missing,
+            "ref_trims": self.counters.aec_ref_trims,
+            "ref_trimmed_ms": bytes_to_ms(self.counters.aec_ref_trimmed_bytes),
+            "ref_depth_max_ms": bytes_to_ms(self.counters.aec_ref_depth_max),
+            "ref_events": list(self.counters.extra.get("aec_ref_events", [])),
         }
 
     def _emit_counters(self) -> None:
