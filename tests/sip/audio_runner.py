@@ -295,8 +295,10 @@ def aec_loop(
     fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
     probe.createPort("aec-probe", fmt)
     holder["player"], holder["probe"] = player, probe
+    tap: list[tuple[bytes, bytes]] = []
+    bridge.io.aec_tap = tap
     bridge.attach("far", player)
-    t0 = time.time()
+    t0, t0_mono = time.time(), time.monotonic()
     bridge.port.startTransmit(probe)
     # The loop's "acoustic" attenuation: -6 dB on the bridge's own playback stream (the
     # only sink input on micfeed until the near-end feed starts), as in test_aec.py's room.
@@ -359,7 +361,45 @@ def aec_loop(
         },
         "aec": aec_stats,
         "out_frames": len(chunks),
+        "diag": {**_aec_diag(aec_stats, bridge.stats(), t0_mono), "lags_ms": _lags(tap)},
     }
+
+
+def _lags(tap: list[tuple[bytes, bytes]], window_s: float = 0.5) -> list[float]:
+    """Echo delay (ms) of the microphone behind the reference the canceller was given, per
+    window (cross-correlation peak): it must stay constant for AEC3 to keep its filter."""
+    import numpy as np
+
+    near = np.frombuffer(b"".join(n for n, _ in tap), dtype=np.int16).astype(np.float64)
+    ref = np.frombuffer(b"".join(r for _, r in tap), dtype=np.int16).astype(np.float64)
+    w, max_lag = int(window_s * RATE), int(0.3 * RATE)
+    lags: list[float] = []
+    for start in range(max_lag, len(near) - w, w):
+        seg = near[start : start + w]
+        if np.dot(seg, seg) < 1e3 * w:
+            lags.append(float("nan"))
+            continue
+        r = ref[start - max_lag : start + w]
+        c = np.correlate(r, seg, mode="valid")  # c[k]: ref shifted by k vs near
+        lags.append(round((max_lag - int(np.argmax(np.abs(c)))) * 1000 / RATE, 1))
+    return lags
+
+
+def _aec_diag(aec: dict[str, Any], stats: dict[str, Any], t0_mono: float) -> dict[str, Any]:
+    """Per-run diagnostics of the reference alignment (printed by the runner)."""
+    events = [(round(t - t0_mono, 2), kind, depth) for t, kind, depth in aec.pop("ref_events", [])]
+    diag = {
+        "ref_missing": aec.get("ref_missing"),
+        "ref_trims": aec.get("ref_trims"),
+        "ref_trimmed_ms": aec.get("ref_trimmed_ms"),
+        "ref_depth_max_ms": aec.get("ref_depth_max_ms"),
+        "speaker_underruns": stats.get("speaker_underruns"),
+        "speaker_dropped_bytes": stats.get("speaker_dropped_bytes"),
+        "erle_db": aec.get("erle_db"),
+        "ref_events_after_attach": [e for e in events if e[0] >= 0][:40],
+    }
+    print("aecloop diag:", json.dumps(diag), file=sys.stderr, flush=True)
+    return diag
 
 
 def vec_reader_for(pj: Any) -> Callable[[Any, int], bytes]:

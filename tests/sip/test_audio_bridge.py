@@ -122,6 +122,7 @@ def test_echo_is_cancelled_with_the_speaker_looped_into_the_microphone(
     alone (measured on what the bridge sends to the call)."""
     res = _run(asterisk, pulse, tmp_path, "aecloop", 0)
     far_only, talk = res["far_only"], res["double_talk"]
+    print(f"aecloop: far_only={far_only} double_talk={talk} diag={res.get('diag')}")
     assert res["aec"]["active"] is True, res["aec"]
     assert far_only["seconds"] >= 2.5, far_only
     assert far_only["mic_dbfs"] > -35, far_only  # the loop really carried the echo
