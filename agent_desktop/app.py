@@ -656,14 +656,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_gui(args)
 
 
-def run_gui(args: argparse.Namespace) -> int:
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Agent Desktop")
-    app.setApplicationVersion(__version__)
-    app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
-
+def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
+               settings: QSettings | None = None) -> AgentApp:
+    """Build and wire everything for a QApplication that already exists: SIP engine + audio
+    bridge (or the reason they are missing), credentials, history, screen pop, login window.
+    The one production wiring; the end-to-end tests use it too."""
     machine = AgentStateMachine()
     store = CredentialStore()
     engine: Any = None
@@ -683,7 +680,7 @@ def run_gui(args: argparse.Namespace) -> int:
             bridge.shutdown()
         engine, bridge = None, None
 
-    saved = ScreenPopSettings.load(QSettings("agent-desktop", "agent-desktop"))
+    saved = ScreenPopSettings.load(settings or QSettings("agent-desktop", "agent-desktop"))
     template = saved.template if args.screen_pop_url is None else args.screen_pop_url
     when = saved.when if args.screen_pop_on is None else PopWhen(args.screen_pop_on)
     if args.screen_pop_url and args.screen_pop_on is None and when is PopWhen.OFF:
@@ -697,12 +694,23 @@ def run_gui(args: argparse.Namespace) -> int:
         login_window=login, machine=machine, store=store,
         client_factory=lambda url: ApiClient(url, client_version=f"agent-desktop/{__version__}"),
         engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
-        sip_unavailable_reason=sip_reason, quit_app=app.quit,
+        sip_unavailable_reason=sip_reason, quit_app=quit_app,
         history=history, screen_pop=screen_pop,
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)
     seat.probe_store()
+    return seat
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Agent Desktop")
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
+    seat = build_seat(args, quit_app=app.quit)
 
     # Ctrl+C in the terminal quits cleanly; a timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: seat.request_quit())
@@ -710,7 +718,7 @@ def run_gui(args: argparse.Namespace) -> int:
     tick.start(250)
     tick.timeout.connect(lambda: None)
 
-    login.show()
+    seat.login_window.show()
     rc = app.exec()
     seat.finish()  # idempotent: the engine is down before the QApplication goes
     log.info("agent desktop exits (%s)", rc)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -88,9 +89,18 @@ def main(argv: list[str] | None = None) -> int:
                 secret=os.environ.get(args.ami_secret_env, ""),
                 config_dir=args.pbx_config_dir, pstn_dial=args.pstn_dial))
         app = create_app(settings, center=center)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
-                    timeout_graceful_shutdown=3)
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                # End the open event streams first: uvicorn waits for every connection to
+                # finish before the app's shutdown runs, and a stream never finishes alone.
+                center.bus.close()
+                super().handle_exit(sig, frame)
+
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
+                                timeout_graceful_shutdown=3)
+        Server(config).run()
         return 0
     if args.command == "migrate":
         migrate(db_url)

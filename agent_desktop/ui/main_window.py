@@ -227,7 +227,7 @@ class CallPanel(QGroupBox):
             return
         if self.call is not None:
             for sig in (self.call.state_changed, self.call.hold_changed, self.call.mute_changed,
-                        self.call.ended, self.call.transfer_status):
+                        self.call.ended):
                 with contextlib.suppress(RuntimeError, TypeError):
                     sig.disconnect(self._refresh)
             with contextlib.suppress(RuntimeError, TypeError):
