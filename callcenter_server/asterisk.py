@@ -95,6 +95,11 @@ class _ActiveCall:
     answered: bool = False
 
 
+def known(value: str) -> str:
+    """Asterisk says "<unknown>" for a missing caller number or name: that is no value."""
+    return "" if value == "<unknown>" else value
+
+
 class AsteriskPbx:
     """PbxPort for a real Asterisk. Runs on the server's event loop."""
 
@@ -439,8 +444,8 @@ class AsteriskPbx:
         if agent_id is None:
             return
         self._calls[agent_id] = _ActiveCall(
-            queue=ev.get("Queue"), caller_id=ev.get("CallerIDNum", ""),
-            caller_name=ev.get("CallerIDName", ""), uniqueid=ev.get("Uniqueid", ""))
+            queue=ev.get("Queue"), caller_id=known(ev.get("CallerIDNum", "")),
+            caller_name=known(ev.get("CallerIDName", "")), uniqueid=ev.get("Uniqueid", ""))
         await self._activity(agent_id, Activity.RINGING)
 
     async def _ev_AgentConnect(self, ev: Message) -> None:
