@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
     QSettings,
+    QStandardPaths,
     QTimer,
     QtMsgType,
     qInstallMessageHandler,
@@ -142,6 +144,7 @@ class AgentApp(QObject):
         history: HistoryStore | None = None,
         screen_pop: ScreenPop | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recordings_dir: Path | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -167,6 +170,7 @@ class AgentApp(QObject):
         self._sip_failure = ""
         self.history = history
         self.screen_pop = screen_pop
+        self.recordings_dir = recordings_dir
         self._clock = clock
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
@@ -254,6 +258,8 @@ class AgentApp(QObject):
             self.window.relogin_requested.connect(self.relogin)
             self.window.quit_requested.connect(self.request_quit)
             self.window.call_requested.connect(self.dial)
+            self.window.call_panel.place_call = self.place_call
+            self.window.call_panel.recordings_dir = self.recordings_dir
             if self.history is not None:
                 self.window.set_history(self.history)
         else:
@@ -355,9 +361,10 @@ class AgentApp(QObject):
             timer.start(RING_INFO_WAIT_MS)
             ctx.pop_timer = timer
 
-    def dial(self, number: str) -> None:
+    def place_call(self, number: str) -> Any:
+        """Call `number` and track it in the history; None (and the reason shown) if not."""
         if self.account is None or self.window is None:
-            return
+            return None
         from agent_desktop.sip import SipError
 
         try:
@@ -365,9 +372,14 @@ class AgentApp(QObject):
         except SipError as exc:
             log.warning("dial failed: %s", exc)
             self.window.show_error(exc)
-            return
+            return None
         self._track(call, OUTGOING, number=number)
-        self.window.set_call(call)
+        return call
+
+    def dial(self, number: str) -> None:
+        call = self.place_call(number)
+        if call is not None and self.window is not None:
+            self.window.set_call(call)
 
     def _track(self, call: Any, direction: str, number: str = "") -> CallContext:
         ctx = CallContext(call)
@@ -639,6 +651,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--screen-pop-on", choices=[w.value for w in PopWhen], default=None,
                    help="open the screen-pop URL when a call rings, when it is answered, "
                         "or never (default: the saved setting, else off)")
+    p.add_argument("--recordings-dir", default=None,
+                   help="where call recordings go (default: in the user's data directory)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -687,6 +701,9 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
         when = PopWhen.RING  # a template given on the command line is meant to be used
     screen_pop = ScreenPop(ScreenPopSettings(template, when))
     history = HistoryStore(args.history_file)
+    recordings = Path(args.recordings_dir) if args.recordings_dir else Path(
+        QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    ) / "recordings"
 
     login = LoginWindow()
     login.prefill(server=args.server, team=args.team, agent=args.agent)
@@ -695,7 +712,7 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
         client_factory=lambda url: ApiClient(url, client_version=f"agent-desktop/{__version__}"),
         engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
         sip_unavailable_reason=sip_reason, quit_app=quit_app,
-        history=history, screen_pop=screen_pop,
+        history=history, screen_pop=screen_pop, recordings_dir=recordings,
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)

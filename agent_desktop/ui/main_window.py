@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
-from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,13 +21,11 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
     QPushButton,
-    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -49,7 +45,8 @@ from agent_desktop.session.state import (
     Sip,
 )
 from agent_desktop.session.worker import run_in_worker
-from agent_desktop.sip import CallSession, CallState, SipError
+from agent_desktop.sip import CallSession
+from agent_desktop.ui.call_panel import CallPanel
 from agent_desktop.ui.dialpad import DialPad
 from agent_desktop.ui.history import HistoryView
 
@@ -159,195 +156,6 @@ class GroupRow(QWidget):
             self.box.setEnabled(not pending)
             if pending:
                 self.state_label.setText(tr("…"))
-
-
-class CallPanel(QGroupBox):
-    """The current call: caller, state, timer, answer / hang up / hold / mute / transfer.
-
-    `ask_transfer_target()` asks the agent for the number to transfer to (None: cancelled);
-    tests replace it.
-    """
-
-    error = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__(tr("Call"))
-        self.call: CallSession | None = None
-        self._talk_started: float | None = None
-        self._transfer_note = ""
-        self._dtmf_sent = ""
-        self.ask_transfer_target: Callable[[], str | None] = self._ask_transfer_target
-        self.caller_label = QLabel(tr("No call"))
-        self.caller_label.setAccessibleName(tr("Caller"))
-        self.caller_label.setStyleSheet("font-size: 13pt; font-weight: 600;")
-        self.caller_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.state_label = QLabel("")
-        self.state_label.setAccessibleName(tr("Call state"))
-        self.timer_label = QLabel("")
-        self.timer_label.setAccessibleName(tr("Call time"))
-        self.timer_label.setStyleSheet("font-size: 13pt; font-family: monospace;")
-        self.answer_button = QPushButton(tr("Answer"))
-        self.hangup_button = QPushButton(tr("Hang up"))
-        self.hold_button = QPushButton(tr("Hold"))
-        self.mute_button = QPushButton(tr("Mute"))
-        self.transfer_button = QPushButton(tr("Transfer…"))
-        self._buttons = (self.answer_button, self.hangup_button, self.hold_button,
-                         self.mute_button, self.transfer_button)
-        for b in self._buttons:
-            b.setAccessibleName(b.text())
-        self.transfer_button.setToolTip(tr("Blind transfer: the caller is sent to another "
-                                           "number and this call ends"))
-        self.hold_button.setCheckable(True)
-        self.mute_button.setCheckable(True)
-        self.answer_button.clicked.connect(lambda: self._do(lambda c: c.answer()))
-        self.hangup_button.clicked.connect(lambda: self._do(lambda c: c.hangup()))
-        self.hold_button.clicked.connect(
-            lambda: self._do(lambda c: c.resume() if c.held else c.hold()))
-        self.mute_button.clicked.connect(lambda: self._do(lambda c: c.set_muted(not c.muted)))
-        self.transfer_button.clicked.connect(self.transfer)
-        self._tick = QTimer(self)
-        self._tick.setInterval(1000)
-        self._tick.timeout.connect(self._show_time)
-        top = QHBoxLayout()
-        top.addWidget(self.caller_label, 1)
-        top.addWidget(self.timer_label)
-        buttons = QHBoxLayout()
-        for b in self._buttons:
-            buttons.addWidget(b)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.state_label)
-        lay.addLayout(buttons)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self._refresh()
-
-    def set_call(self, call: CallSession | None) -> None:
-        if call is self.call:
-            self._refresh()
-            return
-        if self.call is not None:
-            for sig in (self.call.state_changed, self.call.hold_changed, self.call.mute_changed,
-                        self.call.ended):
-                with contextlib.suppress(RuntimeError, TypeError):
-                    sig.disconnect(self._refresh)
-            with contextlib.suppress(RuntimeError, TypeError):
-                self.call.transfer_status.disconnect(self._on_transfer)
-        self.call = call
-        self._talk_started = None
-        self._transfer_note = ""
-        self._dtmf_sent = ""
-        if call is not None:
-            call.state_changed.connect(self._refresh)
-            call.hold_changed.connect(self._refresh)
-            call.mute_changed.connect(self._refresh)
-            call.ended.connect(self._refresh)
-            call.transfer_status.connect(self._on_transfer)
-        self._refresh()
-
-    @property
-    def talking(self) -> bool:
-        return self.call is not None and self.call.state is CallState.CONFIRMED
-
-    def _do(self, action: Callable[[CallSession], Any]) -> None:
-        if self.call is None:
-            return
-        try:
-            action(self.call)
-        except SipError as exc:
-            log.warning("call action failed: %s", exc)
-            self.error.emit(exc)
-        self._refresh()
-
-    def send_dtmf(self, digits: str) -> bool:
-        """Send DTMF to the current call; False when there is no call to send it to."""
-        if not self.talking:
-            return False
-        self._dtmf_sent = (self._dtmf_sent + digits)[-16:]
-        self._do(lambda c: c.send_dtmf(digits))
-        return True
-
-    def transfer(self) -> None:
-        """Blind transfer: ask for the number, then REFER the call there."""
-        if not self.talking:
-            return
-        target = (self.ask_transfer_target() or "").strip()
-        if not target or not self.talking:
-            return
-        self._transfer_note = tr("transferring to {n}…").format(n=target)
-        self._do(lambda c: c.transfer(target))
-
-    def _ask_transfer_target(self) -> str | None:
-        text, ok = QInputDialog.getText(self, tr("Transfer"),
-                                        tr("Transfer the caller to number:"))
-        return str(text) if ok else None
-
-    def _on_transfer(self, code: int, reason: str, final: bool) -> None:
-        if final and 200 <= code < 300:
-            self._transfer_note = tr("transferred")
-        elif final:
-            self._transfer_note = tr("transfer failed: {code} {reason}").format(
-                code=code, reason=reason)
-        else:
-            self._transfer_note = tr("transfer: {code} {reason}").format(code=code,
-                                                                         reason=reason)
-        self._refresh()
-
-    def _show_time(self) -> None:
-        if self._talk_started is None:
-            self.timer_label.setText("")
-            return
-        s = int(time.monotonic() - self._talk_started)
-        h, rest = divmod(s, 3600)
-        m, s = divmod(rest, 60)
-        self.timer_label.setText(f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}")
-
-    @Slot()
-    def _refresh(self, *_: object) -> None:
-        c = self.call
-        if c is None or c.state is not CallState.CONFIRMED:
-            self._tick.stop()
-        if c is None:
-            self.caller_label.setText(tr("No call"))
-            self.state_label.setText(tr("Calls to your queues ring here."))
-            self.timer_label.setText("")
-            for b in self._buttons:
-                b.setEnabled(False)
-            return
-        if c.state is CallState.CONFIRMED:
-            if self._talk_started is None:
-                self._talk_started = time.monotonic()
-            if not self._tick.isActive():
-                self._tick.start()
-        self._show_time()
-        who = c.caller_id.name or c.caller_id.number or c.remote_uri or tr("unknown caller")
-        if c.caller_id.name and c.caller_id.number:
-            who = f"{c.caller_id.name} <{c.caller_id.number}>"
-        self.caller_label.setText(who)
-        words = {CallState.NEW: tr("starting"), CallState.CALLING: tr("calling…"),
-                 CallState.RINGING_IN: tr("ringing"), CallState.EARLY: tr("ringing at the far end"),
-                 CallState.CONNECTING: tr("connecting…"), CallState.CONFIRMED: tr("talking"),
-                 CallState.DISCONNECTED: tr("ended")}
-        text = words.get(c.state, c.state.value)
-        if c.held:
-            text = tr("on hold")
-        if c.muted:
-            text += tr(" · muted")
-        if self._dtmf_sent and c.state is CallState.CONFIRMED:
-            text += " · " + tr("keys sent: {keys}").format(keys=self._dtmf_sent)
-        if self._transfer_note:
-            text += " · " + self._transfer_note
-        self.state_label.setText(text)
-        live = c.state is not CallState.DISCONNECTED
-        talking = c.state is CallState.CONFIRMED
-        self.answer_button.setEnabled(c.state is CallState.RINGING_IN)
-        self.hangup_button.setEnabled(live)
-        self.hold_button.setEnabled(talking)
-        self.mute_button.setEnabled(talking)
-        self.transfer_button.setEnabled(talking)
-        self.hold_button.setChecked(c.held)
-        self.hold_button.setText(tr("Resume") if c.held else tr("Hold"))
-        self.mute_button.setChecked(c.muted)
-        self.mute_button.setText(tr("Unmute") if c.muted else tr("Mute"))
 
 
 class MainWindow(QMainWindow):

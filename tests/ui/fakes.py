@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from keyring.backends import fail
 from PySide6.QtCore import QObject, Signal
 
 from agent_desktop.session.credentials import CredentialStore
-from agent_desktop.sip import CallerId, CallState
+from agent_desktop.sip import CallerId, CallQuality, CallState
 
 
 class FakeCall(QObject):
@@ -16,6 +18,7 @@ class FakeCall(QObject):
     mute_changed = Signal(bool)
     dtmf_received = Signal(str, str)
     transfer_status = Signal(int, str, bool)
+    recording_changed = Signal(str)
     ended = Signal(int, str)
 
     def __init__(self, number: str = "5550123", name: str = "", key: str = "call-1",
@@ -30,6 +33,8 @@ class FakeCall(QObject):
         self.actions: list[str] = []
         self.dtmf: list[str] = []
         self.transfers: list[str] = []
+        self.recording_path = ""
+        self.call_quality: CallQuality | None = None
 
     def set_state(self, state: CallState) -> None:
         self.state = state
@@ -67,6 +72,21 @@ class FakeCall(QObject):
 
     def transfer(self, target: str) -> None:
         self.transfers.append(target)
+
+    def transfer_to_call(self, consult: FakeCall) -> None:
+        self.transfers.append(f"replaces {consult.key}")
+
+    def start_recording(self, path: str | Path) -> None:
+        self.recording_path = str(path)
+        Path(path).write_bytes(b"RIFF")
+        self.recording_changed.emit(self.recording_path)
+
+    def stop_recording(self) -> None:
+        self.recording_path = ""
+        self.recording_changed.emit("")
+
+    def quality(self) -> CallQuality | None:
+        return self.call_quality
 
 
 def no_keyring() -> CredentialStore:
