@@ -53,9 +53,11 @@ from agent_desktop.session.messages import tr
 from agent_desktop.session.models import LoginResult, Me
 from agent_desktop.session.state import AgentStateMachine
 from agent_desktop.session.worker import run_in_worker
+from agent_desktop.settings import AppSettings, apply_theme
 from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.login import LoginForm, LoginWindow
 from agent_desktop.ui.main_window import MainWindow
+from agent_desktop.ui.settings_dialog import SettingsDialog, pin_device
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -145,6 +147,8 @@ class AgentApp(QObject):
         screen_pop: ScreenPop | None = None,
         clock: Callable[[], float] = time.monotonic,
         recordings_dir: Path | None = None,
+        settings: AppSettings | None = None,
+        settings_store: QSettings | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -171,6 +175,9 @@ class AgentApp(QObject):
         self.history = history
         self.screen_pop = screen_pop
         self.recordings_dir = recordings_dir
+        self.settings = settings or AppSettings()
+        self._settings_store = settings_store
+        self.settings_dialog: SettingsDialog | None = None
         self._clock = clock
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
@@ -258,6 +265,7 @@ class AgentApp(QObject):
             self.window.relogin_requested.connect(self.relogin)
             self.window.quit_requested.connect(self.request_quit)
             self.window.call_requested.connect(self.dial)
+            self.window.settings_requested.connect(self.open_settings)
             self.window.call_panel.place_call = self.place_call
             self.window.call_panel.recordings_dir = self.recordings_dir
             if self.history is not None:
@@ -352,6 +360,13 @@ class AgentApp(QObject):
         if info is not None:
             self._apply_ring_info(ctx, info)
         ring.present()  # after the main window, so the ring window has the keyboard
+        call.state_changed.connect(lambda _s: self._update_ringer())
+        s = self.settings
+        if s.auto_answer and call.auto_answer_after is None:  # the header's delay wins
+            QTimer.singleShot(s.auto_answer_delay_s * 1000, call,
+                              lambda c=call: self._auto_answer(c))
+        if not (s.auto_answer and s.auto_answer_delay_s == 0):
+            self._update_ringer()
         if info is not None or self.screen_pop is None:
             self._pop_ring(call.key)
         else:  # the server's `call.ringing` (with the queue) may still be on its way
@@ -360,6 +375,64 @@ class AgentApp(QObject):
             timer.timeout.connect(lambda key=call.key: self._pop_ring(key))
             timer.start(RING_INFO_WAIT_MS)
             ctx.pop_timer = timer
+
+    def _auto_answer(self, call: Any) -> None:
+        if getattr(call.state, "value", "") != "ringing_in":
+            return
+        from agent_desktop.sip import SipError
+
+        try:
+            call.answer()
+        except SipError as exc:
+            log.warning("auto-answer: %s", exc)
+
+    def _update_ringer(self) -> None:
+        """Ring while any call rings in (on the ringer device), quiet otherwise."""
+        if self.bridge is None:
+            return
+        ringing = any(getattr(c.call.state, "value", "") == "ringing_in"
+                      for c in self.calls.values())
+        if ringing and not self.bridge.is_ringing():
+            self.bridge.start_ringing()
+        elif not ringing and self.bridge.is_ringing():
+            self.bridge.stop_ringing()
+
+    # ----------------------------------------------------------------- settings
+
+    def open_settings(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return
+        dialog = SettingsDialog(self.settings, self.bridge, parent=self.window)
+        dialog.applied.connect(self.apply_settings)
+        dialog.finished.connect(lambda _r: self._settings_closed())
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _settings_closed(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
+
+    def apply_settings(self, s: AppSettings) -> None:
+        """Use the settings now, and save them (off the GUI thread: a disk write)."""
+        self.settings = s
+        if self.bridge is not None:
+            for kind, dev in (("microphone", s.audio.microphone), ("speaker", s.audio.speaker),
+                              ("ringer", s.audio.ringer)):
+                pin_device(self.bridge, kind, dev)
+        if self.screen_pop is not None:
+            self.screen_pop.settings = s.screen_pop
+        apply_theme(s.theme)
+        store = self._settings_store
+        if store is None:
+            return
+        path, fmt = store.fileName(), store.format()
+        run_in_worker(lambda: s.save(QSettings(path, fmt)), on_success=lambda _: None,
+                      on_failure=lambda exc: self.window.show_info(
+                          tr("Settings could not be saved: {why}").format(why=exc))
+                      if self.window is not None else None, parent=self)
 
     def place_call(self, number: str) -> Any:
         """Call `number` and track it in the history; None (and the reason shown) if not."""
@@ -694,12 +767,20 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
             bridge.shutdown()
         engine, bridge = None, None
 
-    saved = ScreenPopSettings.load(settings or QSettings("agent-desktop", "agent-desktop"))
+    settings_store = settings or QSettings("agent-desktop", "agent-desktop")
+    app_settings = AppSettings.load(settings_store)
+    saved = app_settings.screen_pop
     template = saved.template if args.screen_pop_url is None else args.screen_pop_url
     when = saved.when if args.screen_pop_on is None else PopWhen(args.screen_pop_on)
     if args.screen_pop_url and args.screen_pop_on is None and when is PopWhen.OFF:
         when = PopWhen.RING  # a template given on the command line is meant to be used
     screen_pop = ScreenPop(ScreenPopSettings(template, when))
+    apply_theme(app_settings.theme)
+    if bridge is not None:
+        for kind, dev in (("microphone", app_settings.audio.microphone),
+                          ("speaker", app_settings.audio.speaker),
+                          ("ringer", app_settings.audio.ringer)):
+            pin_device(bridge, kind, dev)
     history = HistoryStore(args.history_file)
     recordings = Path(args.recordings_dir) if args.recordings_dir else Path(
         QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
@@ -713,6 +794,7 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
         engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
         sip_unavailable_reason=sip_reason, quit_app=quit_app,
         history=history, screen_pop=screen_pop, recordings_dir=recordings,
+        settings=app_settings, settings_store=settings_store,
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.session.messages import tr
 from agent_desktop.sip import CallSession, CallState, SipError
+from agent_desktop.ui.ink import ink
 
 log = logging.getLogger("agent_desktop.ui.call")
 
@@ -97,7 +98,7 @@ class CallPanel(QGroupBox):
         self.timer_label.setStyleSheet("font-size: 13pt; font-family: monospace;")
         self.consult_label = QLabel("")
         self.consult_label.setAccessibleName(tr("Consultation call"))
-        self.consult_label.setStyleSheet("color: #1f5fbf; font-weight: 600;")
+        self.consult_label.setStyleSheet("font-weight: 600;")
         self.quality_label = QLabel("")
         self.quality_label.setAccessibleName(tr("Call quality"))
 
@@ -365,11 +366,11 @@ class CallPanel(QGroupBox):
             self.quality_label.setText("")
             return
         if q.mos >= GOOD_MOS:
-            word, colour = tr("good"), "#1e7b34"
+            word, colour = tr("good"), ink("ok")
         elif q.mos >= FAIR_MOS:
-            word, colour = tr("fair"), "#9a6700"
+            word, colour = tr("fair"), ink("warn")
         else:
-            word, colour = tr("poor"), "#b42318"
+            word, colour = tr("poor"), ink("error")
         self.quality_label.setStyleSheet(f"color: {colour};")
         self.quality_label.setText(
             tr("Quality {word}: MOS {mos:.1f} · jitter {jitter:.0f} ms · loss {loss:.1f}% · "
@@ -452,8 +453,9 @@ class CallPanel(QGroupBox):
         if consult is None:
             self.consult_label.setText("")
             return
+        self.consult_label.setStyleSheet(f"color: {ink('info')}; font-weight: 600;")
         self.consult_label.setText(tr("Consulting {who}: {state}").format(
-            who=consult.caller_id.number or consult.remote_uri, state=state_words(consult)))
+            who=who(consult), state=state_words(consult)))
         self.complete_button.setEnabled(consult.state is CallState.CONFIRMED and talking)
         self.swap_button.setEnabled(consult.state is CallState.CONFIRMED and talking)
         self.cancel_consult_button.setEnabled(True)

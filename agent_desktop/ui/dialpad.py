@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.session.messages import tr
+from agent_desktop.ui.ink import ink
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
 LETTERS = {"2": "ABC", "3": "DEF", "4": "GHI", "5": "JKL", "6": "MNO", "7": "PQRS",
@@ -45,7 +46,7 @@ class DialPad(QWidget):
             face.setContentsMargins(2, 3, 2, 3)
             face.setSpacing(0)
             for text, style in ((key, "font-size: 13pt; font-weight: 600;"),
-                                (letters, "font-size: 7pt; color: #5f6b7a;")):
+                                (letters, f"font-size: 7pt; color: {ink('muted')};")):
                 if not text:
                     continue
                 lab = QLabel(text)

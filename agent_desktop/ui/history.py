@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.history import INCOMING, HistoryEntry, HistoryStore
 from agent_desktop.session.messages import tr
+from agent_desktop.ui.ink import ink
 
 SEARCH_DELAY_MS = 200
 COLUMNS = (tr("When"), tr("Call"), tr("Number"), tr("Name"), tr("Queue"), tr("Duration"))
@@ -90,7 +91,7 @@ class HistoryView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.empty_label = QLabel(tr("No calls yet."))
-        self.empty_label.setStyleSheet("color: #5f6b7a;")
+        self.empty_label.setStyleSheet(f"color: {ink('muted')};")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -135,7 +136,7 @@ class HistoryView(QWidget):
                 n=entry.number))
             if entry.direction == INCOMING and not entry.answered:
                 for col in range(len(COLUMNS)):
-                    item.setForeground(col, Qt.GlobalColor.darkRed)
+                    item.setForeground(col, QColor(ink("error")))
             self.list.addTopLevelItem(item)
         if rows:
             self.empty_label.hide()

@@ -21,6 +21,7 @@ from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent_desktop.session.messages import tr
+from agent_desktop.ui.ink import ink
 
 log = logging.getLogger("agent_desktop.ui.incoming")
 
@@ -72,7 +73,7 @@ class IncomingCallWindow(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
 
         self.heading = QLabel(tr("Incoming call"))
-        self.heading.setStyleSheet("color: #5f6b7a; font-weight: 600;")
+        self.heading.setStyleSheet(f"color: {ink('muted')}; font-weight: 600;")
         self.number_label = QLabel()
         self.number_label.setAccessibleName(tr("Caller number"))
         self.number_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.session.messages import tr, user_message
+from agent_desktop.ui.ink import ink
 
 log = logging.getLogger("agent_desktop.ui.login")
 
@@ -65,7 +66,7 @@ class LoginWindow(QWidget):
         self.remember_notice = QLabel()
         self.remember_notice.setObjectName("rememberNotice")
         self.remember_notice.setWordWrap(True)
-        self.remember_notice.setStyleSheet("color: #8a5a00;")
+        self.remember_notice.setStyleSheet(f"color: {ink('warn')};")
         self.remember_notice.setAccessibleName(tr("Password storage notice"))
         self.remember_notice.hide()
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -40,6 +40,7 @@ from agent_desktop.session.state import (
     AgentState,
     AgentStateMachine,
     Availability,
+    Call,
     Network,
     Session,
     Sip,
@@ -49,6 +50,7 @@ from agent_desktop.sip import CallSession
 from agent_desktop.ui.call_panel import CallPanel
 from agent_desktop.ui.dialpad import DialPad
 from agent_desktop.ui.history import HistoryView
+from agent_desktop.ui.ink import ink
 
 log = logging.getLogger("agent_desktop.ui.main")
 
@@ -101,6 +103,10 @@ def chip_texts(s: AgentState, *, device_note: str = "") -> dict[str, tuple[str, 
             session = (tr("Paused") + (f": {what}" if what else ""), AMBER, "")
         elif s.availability is Availability.WRAPUP:
             session = (tr("Wrap-up"), BLUE, "")
+        elif s.call in (Call.TALKING, Call.HOLD):
+            session = (tr("On a call"), BLUE, ", ".join(sorted(s.checked_in)))
+        elif s.call is Call.RINGING:
+            session = (tr("Ringing"), AMBER, ", ".join(sorted(s.checked_in)))
         elif s.checked_in:
             session = (tr("Ready · in {n} queue(s)").format(n=len(s.checked_in)), GREEN,
                        ", ".join(sorted(s.checked_in)))
@@ -137,6 +143,7 @@ class GroupRow(QWidget):
         self.update_group(group)
 
     def update_group(self, group: Group) -> None:
+        self.group = group
         checked = group.checked_in or self.static
         self.box.setChecked(checked)
         if self.static:
@@ -149,7 +156,7 @@ class GroupRow(QWidget):
         else:
             self.box.setEnabled(True)
             self.state_label.setText(tr("in the queue") if checked else tr("not in the queue"))
-        self.state_label.setStyleSheet(f"color: {GREEN if checked else GREY};")
+        self.state_label.setStyleSheet(f"color: {ink('ok') if checked else ink('muted')};")
 
     def set_pending(self, pending: bool) -> None:
         if not self.static:
@@ -159,11 +166,13 @@ class GroupRow(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """Signals: call_requested(number), relogin_requested(), quit_requested()."""
+    """Signals: call_requested(number), relogin_requested(), quit_requested(),
+    settings_requested()."""
 
     call_requested = Signal(str)
     relogin_requested = Signal()
     quit_requested = Signal()
+    settings_requested = Signal()
 
     def __init__(self, machine: AgentStateMachine, client: ApiClient,
                  parent: QWidget | None = None) -> None:
@@ -189,6 +198,14 @@ class MainWindow(QMainWindow):
         chips.addStretch(1)
         for chip in (self.server_chip, self.sip_chip, self.session_chip):
             chips.addWidget(chip)
+        self.settings_button = QToolButton()
+        self.settings_button.setText(tr("Settings…"))
+        self.settings_button.setAccessibleName(tr("Settings"))
+        self.settings_button.setToolTip(tr("Audio devices, auto-answer, screen pop, language, "
+                                           "theme (Ctrl+,)"))
+        self.settings_button.setShortcut("Ctrl+,")
+        self.settings_button.clicked.connect(self.settings_requested.emit)
+        chips.addWidget(self.settings_button)
 
         # groups
         self.groups_box = QGroupBox(tr("Queues"))
@@ -444,7 +461,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, exc: BaseException) -> None:
         self.status_label.setText(user_message(exc))
-        self.status_label.setStyleSheet(f"color: {RED};")
+        self.status_label.setStyleSheet(f"color: {ink('error')};")
 
     def show_info(self, text: str) -> None:
         self.status_label.setText(text)
@@ -493,7 +510,7 @@ class MainWindow(QMainWindow):
             err = e.AuthenticationError(s.ended.code, 401, detail=s.ended.detail)
             self.status_label.setText(tr("Logged out: {reason}").format(reason=word)
                                       + "\n" + user_message(err))
-            self.status_label.setStyleSheet(f"color: {RED};")
+            self.status_label.setStyleSheet(f"color: {ink('error')};")
             self.relogin_button.show()
         else:
             self.relogin_button.hide()
@@ -501,3 +518,14 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.quit_requested.emit()
         super().closeEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A theme switch: colours chosen for the old palette are chosen again."""
+        if event.type() == QEvent.Type.PaletteChange:
+            for row in self._rows.values():
+                row.update_group(row.group)
+            self._render_state(self._machine.state)
+            self.call_panel._refresh()
+            if self.history_view is not None:
+                self.history_view.reload()
+        super().changeEvent(event)

@@ -34,6 +34,7 @@ class FakeCall(QObject):
         self.dtmf: list[str] = []
         self.transfers: list[str] = []
         self.recording_path = ""
+        self.auto_answer_after: float | None = None
         self.call_quality: CallQuality | None = None
 
     def set_state(self, state: CallState) -> None:
@@ -93,3 +94,46 @@ def no_keyring() -> CredentialStore:
     """No keyring backend, stated here rather than taken from the machine (a test elsewhere
     in the process may have registered a backend class)."""
     return CredentialStore(fail.Keyring())  # type: ignore[no-untyped-call]
+
+
+class FakeAudio(QObject):
+    """The audio bridge's settings-screen face: devices, pins, meter, test sounds."""
+
+    devices_changed = Signal()
+    level_changed = Signal(float)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pinned: dict[str, str | None] = dict.fromkeys(("microphone", "speaker", "ringer"))
+        self.lists = {"microphone": [{"id": "mic", "description": "Microphone"},
+                                     {"id": "headset-mic", "description": "Headset mic"}],
+                      "speaker": [{"id": "speaker", "description": "Speaker"},
+                                  {"id": "headset", "description": "Headset"}],
+                      "ringer": [{"id": "speaker", "description": "Speaker"},
+                                 {"id": "headset", "description": "Headset"}]}
+        self.log: list[str] = []
+        self.meter = False
+        self.ringing = False
+
+    def devices(self, kind: str) -> list[dict[str, str]]:
+        return list(self.lists[kind])
+
+    def set_device(self, kind: str, device_id: str | None) -> None:
+        self.pinned[kind] = device_id
+        self.log.append(f"pin {kind} {device_id}")
+
+    def set_meter_enabled(self, on: bool) -> None:
+        self.meter = on
+
+    def start_test_tone(self, freq: float = 440.0, amplitude: float = 0.3,
+                        seconds: float = 2.0) -> None:
+        self.log.append(f"tone {freq:.0f}")
+
+    def start_ringing(self, wav: Path | None = None, volume: float = 1.0) -> None:
+        self.ringing = True
+
+    def stop_ringing(self) -> None:
+        self.ringing = False
+
+    def is_ringing(self) -> bool:
+        return self.ringing

@@ -3,7 +3,9 @@
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m tests.ui.shoot_call_widgets
 
 The main window is logged in to a real (seeded, in-process) server as agent 1004; the calls
-are fakes (no Asterisk needed). Writes docs/screenshots/incoming.png and history.png.
+are fakes (no Asterisk needed), so is the audio device list of the settings dialog. Writes
+docs/screenshots/incoming.png, history.png, in_call.png (warm transfer, call quality),
+settings.png, and main_dark.png / settings_dark.png (the dark theme).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from agent_desktop.history import HistoryEntry, HistoryStore
 from agent_desktop.session.client import ApiClient
 from agent_desktop.session.state import AgentStateMachine
 from agent_desktop.session.worker import pool
-from agent_desktop.sip import CallState
+from agent_desktop.settings import AppSettings, AudioChoice, Theme, apply_theme
+from agent_desktop.sip import CallQuality, CallState
 from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.main_window import MainWindow
+from agent_desktop.ui.settings_dialog import SettingsDialog
 from tests.conftest import TEST_SETTINGS, _seed
 from tests.support.live import start_live_server
-from tests.ui.fakes import FakeCall
+from tests.ui.fakes import FakeAudio, FakeCall
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -85,6 +89,34 @@ def main() -> int:
         window.dialpad.press("4")
         pool().waitForDone(5000)
         save(window, "history.png")
+
+        talking.call_quality = CallQuality(jitter_ms=2.4, loss_percent=0.0, rtt_ms=18.0,
+                                           rx_packets=4150, lost_packets=0, mos=4.4)
+        consult = FakeCall("2002", "Grace Hopper", key="call-4", state=CallState.CONFIRMED)
+        consult.call_quality = CallQuality(jitter_ms=1.1, loss_percent=0.0, rtt_ms=2.0,
+                                           rx_packets=300, lost_packets=0, mos=4.5)
+        panel = window.call_panel
+        panel.place_call = lambda number: consult  # type: ignore[assignment,return-value]
+        panel.recordings_dir = tmp / "recordings"
+        panel.ask_transfer_target = lambda title: "2002"
+        window.set_call(talking)  # type: ignore[arg-type]
+        panel.record_button.click()
+        panel.consult_action.trigger()
+        panel.show_quality()
+        save(window, "in_call.png")
+
+        audio = FakeAudio()
+        audio.lists["speaker"].append({"id": "usb", "description": "Jabra Evolve2 40 (USB)"})
+        dialog = SettingsDialog(AppSettings(audio=AudioChoice(speaker="usb"), auto_answer=True,
+                                            auto_answer_delay_s=2), audio, parent=window)
+        dialog.show()
+        audio.level_changed.emit(-18.0)
+        save(dialog, "settings.png")
+        apply_theme(Theme.DARK)
+        save(dialog, "settings_dark.png")
+        dialog.reject()
+        save(window, "main_dark.png")
+        apply_theme(Theme.SYSTEM)
         client.close()
         pool().waitForDone(5000)
     del app
