@@ -25,7 +25,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +67,9 @@ SIP_PORT = 5060
 LOGOUT_WAIT_MS = 2500
 RING_INFO_WAIT_MS = 1500  # a ring screen pop waits this long for the server's queue name
 RING_INFO_MAX_AGE_S = 60.0  # a `call.ringing` event older than this describes another call
+PHONE_REGISTER_WAIT_MS = 10_000  # self-adapting login: the app's phone registration, at most
+PHONE_LOGIN_RETRIES = 4  # ... then the login, while the server has not seen it yet
+PHONE_LOGIN_RETRY_MS = 500
 
 # --------------------------------------------------------------------------- Qt → logging
 
@@ -210,6 +213,54 @@ class AgentApp(QObject):
         self.last_form = form
         self.login_window.set_busy(True)
         self.machine.login_started()
+        if form.phone_password and form.device_number and self.engine is not None:
+            self._register_phone_first(client, form)
+        else:
+            self._api_login(client, form)
+
+    def _register_phone_first(self, client: ApiClient, form: LoginForm) -> None:
+        """Self-adapting agents: register this app as the phone, then log in (the server
+        picks the phone registered from this computer's address)."""
+        from agent_desktop.sip import AccountSettings, RegistrationState, SipError
+
+        registrar = self._registrar or default_registrar(client.base_url)
+        self._remove_account()
+        try:
+            account = self.engine.add_account(AccountSettings(
+                form.device_number, form.phone_password, registrar))
+        except SipError as exc:
+            log.warning("phone registration: %s", exc)
+            self._login_failed(e.ApiError(e.PHONE_REJECTED, detail=str(exc)))
+            return
+        self.account = account
+        deadline = QTimer(self)
+        deadline.setSingleShot(True)
+        plain = replace(form, device_number="", phone_password="")
+
+        def done(error: str = "") -> None:
+            deadline.stop()
+            deadline.deleteLater()
+            account.registration_changed.disconnect(on_state)
+            if error:
+                self._remove_account()
+                self._login_failed(e.ApiError(error))
+            else:
+                self._api_login(client, plain, retries=PHONE_LOGIN_RETRIES)
+
+        def on_state(state: Any, code: int, reason: str) -> None:
+            self._on_registration(state, code, reason)
+            if state is RegistrationState.REGISTERED:
+                done()
+            elif state is RegistrationState.FAILED and code in (401, 403, 404):
+                done(e.PHONE_REJECTED)
+
+        account.registration_changed.connect(on_state)
+        deadline.timeout.connect(lambda: done(e.PHONE_UNREACHABLE))
+        deadline.start(PHONE_REGISTER_WAIT_MS)
+        if account.state is RegistrationState.REGISTERED:
+            done()
+
+    def _api_login(self, client: ApiClient, form: LoginForm, retries: int = 0) -> None:
         store, term = self.store, self._terminal
 
         def work() -> LoginOutcome:
@@ -221,8 +272,15 @@ class AgentApp(QObject):
                                     form.password)
             return LoginOutcome(result, stored)
 
-        run_in_worker(work, on_success=self._logged_in, on_failure=self._login_failed,
-                      parent=self)
+        def failed(exc: BaseException) -> None:
+            if retries and getattr(exc, "code", "") == "no_device_at_ip":
+                # The server learns the new registration from the PBX a moment later.
+                QTimer.singleShot(PHONE_LOGIN_RETRY_MS, self,
+                                  lambda: self._api_login(client, form, retries - 1))
+                return
+            self._login_failed(exc)
+
+        run_in_worker(work, on_success=self._logged_in, on_failure=failed, parent=self)
 
     def _login_failed(self, exc: BaseException) -> None:
         log.info("login failed: %s", getattr(exc, "code", type(exc).__name__))

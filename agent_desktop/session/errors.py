@@ -52,6 +52,8 @@ PROTO_BAD_SHAPE = "unexpected_shape"   # JSON, but not the documented body
 PROTO_NOT_SERVER = "not_a_callcenter_server"  # a 4xx without a problem body: wrong URL
 HTTP_SERVER_ERROR = "server_error"     # 5xx without a problem body (e.g. a proxy's page)
 HTTP_UNAVAILABLE = "service_unavailable"
+PHONE_REJECTED = "phone_rejected"        # the PBX refused this app's phone registration
+PHONE_UNREACHABLE = "phone_unreachable"  # the PBX did not answer it
 
 
 class ApiError(Exception):

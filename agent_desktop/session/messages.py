@@ -38,7 +38,8 @@ _BY_CODE: dict[str, str] = {
     "device_required": tr("Enter the number of the phone you want to use."),
     "device_in_use": tr("Another agent is using this phone number."),
     "no_device_at_ip": tr(
-        "No phone is registered from this computer. Check that the softphone is registered."),
+        "No phone is registered from this computer. To use this app as your phone, enter its "
+        "phone number and phone password, then log in."),
     "no_device": tr("You have no phone yet, so you cannot check in."),
     "checked_in": tr("Check out of your queues before changing the phone."),
     "static_member": tr("You are a permanent member of this queue and cannot check out."),
@@ -60,6 +61,9 @@ _BY_CODE: dict[str, str] = {
     e.NET_OTHER: tr("Can't reach the call-center server at {server}."),
     e.NET_BAD_URL: tr("“{server}” is not a server address. It looks like https://host:port."),
     e.PROTO_NOT_SERVER: tr("{server} does not look like a call-center server. Check the address."),
+    e.PHONE_REJECTED: tr("The phone system refused this phone number and phone password."),
+    e.PHONE_UNREACHABLE: tr("The phone system does not answer, so this app could not register "
+                            "as your phone. Try again in a moment."),
 }
 
 _BY_KIND: list[tuple[type[e.ApiError], str]] = [

@@ -31,6 +31,8 @@ log = logging.getLogger("agent_desktop.ui.login")
 
 #: Error codes after which the login needs a phone number (dynamic device mode).
 DEVICE_CODES = frozenset({"device_required", "device_in_use", "device_not_selectable"})
+#: Error codes after which this app can register as the phone first (self-adapting mode).
+PHONE_CODES = frozenset({"no_device_at_ip", "phone_rejected", "phone_unreachable"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class LoginForm:
     password: str = field(repr=False)
     remember: bool = False
     device_number: str = ""
+    #: Self-adapting agents: this app registers as `device_number` with it before logging in
+    #: (the server then finds the phone registered from this computer).
+    phone_password: str = field(default="", repr=False)
 
 
 class LoginWindow(QWidget):
@@ -61,6 +66,10 @@ class LoginWindow(QWidget):
         self.password_edit = self._edit(tr("Password"), "")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.device_edit = self._edit(tr("Phone number"), "8003")
+        self.phone_password_edit = self._edit(tr("Phone password"), "")
+        self.phone_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.phone_password_edit.setToolTip(tr("The SIP password of this phone number, from "
+                                               "your team admin"))
         self.remember_box = QCheckBox(tr("Remember my password on this computer"))
         self.remember_box.setAccessibleName(tr("Remember password"))
         self.remember_notice = QLabel()
@@ -100,7 +109,11 @@ class LoginWindow(QWidget):
         self._device_label = QLabel(tr("P&hone number:"))
         self._device_label.setBuddy(self.device_edit)
         form.addRow(self._device_label, self.device_edit)
+        self._phone_password_label = QLabel(tr("Phone pass&word:"))
+        self._phone_password_label.setBuddy(self.phone_password_edit)
+        form.addRow(self._phone_password_label, self.phone_password_edit)
         self._set_device_visible(False)
+        self._set_phone_password_visible(False)
 
         title = QLabel(tr("Log in to the call center"))
         title.setStyleSheet("font-size: 15pt; font-weight: 600;")
@@ -127,6 +140,10 @@ class LoginWindow(QWidget):
         self._device_label.setVisible(visible)
         self.device_edit.setVisible(visible)
 
+    def _set_phone_password_visible(self, visible: bool) -> None:
+        self._phone_password_label.setVisible(visible)
+        self.phone_password_edit.setVisible(visible)
+
     # ----------------------------------------------------------------- API
 
     def prefill(self, *, server: str = "", team: str = "", agent: str = "",
@@ -144,6 +161,8 @@ class LoginWindow(QWidget):
             remember=self.remember_box.isChecked(),
             device_number=self.device_edit.text().strip() if self.device_edit.isVisible()
             else "",
+            phone_password=self.phone_password_edit.text()
+            if self.phone_password_edit.isVisible() else "",
         )
 
     @property
@@ -171,7 +190,8 @@ class LoginWindow(QWidget):
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
         for w in (self.server_edit, self.team_edit, self.agent_edit, self.password_edit,
-                  self.device_edit, self.remember_box, self.login_button):
+                  self.device_edit, self.phone_password_edit, self.remember_box,
+                  self.login_button):
             w.setEnabled(not busy)
         self.login_button.setText(tr("Logging in…") if busy else tr("Log in"))
         self.progress.setVisible(busy)
@@ -181,7 +201,12 @@ class LoginWindow(QWidget):
         code = getattr(error, "code", "")
         if code in DEVICE_CODES and code != "device_not_selectable":
             self._set_device_visible(True)
+            self._set_phone_password_visible(False)
             self.device_edit.setFocus()
+        elif code in PHONE_CODES:
+            self._set_device_visible(True)
+            self._set_phone_password_visible(True)
+            (self.phone_password_edit if self.device_edit.text() else self.device_edit).setFocus()
         self._show_text(user_message(error))
         if code == "bad_credentials":
             self.password_edit.selectAll()

@@ -27,7 +27,7 @@ from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.app import AgentApp, build_seat, install_qt_logging, parse_args
-from agent_desktop.session.state import Network, Session, Sip
+from agent_desktop.session.state import Availability, Network, Session, Sip
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard
 from tests.sip.audio_runner import analyse
@@ -201,6 +201,11 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     history = window.history_view
     assert history is not None
     wait(qtbot, lambda: "pstn" in history.numbers())
+    # Wrap-up after the call (10 s in the demo team): end it from the window.
+    wait(qtbot, lambda: machine.state.availability is Availability.WRAPUP)
+    assert window.wrapup_button.isEnabled()
+    qtbot.mouseClick(window.wrapup_button, Qt.MouseButton.LeftButton)
+    wait(qtbot, lambda: machine.state.availability is Availability.READY)
 
     # -- the server stops for 60 s during a call: the call goes on, the app says so, resumes
     out = ring_from_pstn(qtbot, lab, seat)
@@ -260,3 +265,36 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     assert PASSWORD not in logged
     for token in tokens:
         assert str(token) not in logged
+
+
+def test_self_adapting_agent_registers_this_app_as_the_phone_first(
+        qtbot: QtBot, lab: Lab, seat: AgentApp) -> None:
+    """Agent 1002 (self-adapting): the server takes the phone registered from this computer.
+    None is: the login says so and asks for a phone; this app registers as 8002, then logs in."""
+    machine, login = seat.machine, seat.login_window
+    seat._remove_account()  # no phone of ours registered from here any more
+    wait(qtbot, lambda: "8001" not in lab.box.rx("pjsip show contacts"))
+    qtbot.wait(1000)  # the server hears of it from Asterisk (AMI) a moment later
+    login.show()
+    login.prefill(server=lab.server.base_url, team="demo", agent="1002", password="demo")
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    wait(qtbot, lambda: "no phone is registered from this computer" in login.error_text.lower())
+    assert login.phone_password_edit.isVisible()
+    assert login.device_edit.isVisible()
+
+    login.phone_password_edit.setText("wrong")
+    login.device_edit.setText("8002")
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    wait(qtbot, lambda: "refused this phone number" in login.error_text)
+    assert machine.state.session is not Session.ACTIVE
+
+    login.phone_password_edit.setText("demo")
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    wait(qtbot, lambda: machine.state.session is Session.ACTIVE
+         and machine.state.sip is Sip.REGISTERED)
+    assert seat.account is not None
+    assert seat.account.settings.username == "8002"
+    assert seat.window is not None
+    assert seat.window._agent is not None
+    assert seat.window._agent.device is not None
+    assert seat.window._agent.device.number == "8002"
