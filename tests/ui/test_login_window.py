@@ -13,6 +13,7 @@ from agent_desktop.app import AgentApp
 from agent_desktop.session.client import ApiClient
 from agent_desktop.session.state import AgentStateMachine, Session, Sip
 from agent_desktop.ui.login import LoginWindow
+from tests.session.support import FakeServer, Reply, fake_server, json_reply
 from tests.support.live import LiveServer
 from tests.ui.fakes import no_keyring
 
@@ -41,6 +42,12 @@ def seat(qtbot: QtBot) -> Iterator[Seat]:
     if s.app.window is not None:
         s.app.window.close()
         s.app.window.deleteLater()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with fake_server() as srv:
+        yield srv
 
 
 def free_port() -> int:
@@ -125,3 +132,30 @@ def test_login_shows_the_main_window_and_quit_logs_out(qtbot: QtBot, seat: Seat,
     qtbot.waitUntil(lambda: bool(seat.quits), timeout=10000)
     board = terminal.get("/api/v1/teams/demo/board").json()
     assert not next(s for s in board["agents"] if s["number"] == "1001")["sessions"]
+
+
+@pytest.mark.parametrize(("reply", "words"), [
+    (Reply(200, b"<html><body>Welcome to nginx!</body></html>", "text/html"),
+     "gave an answer this app does not understand"),
+    (Reply(201, b'{"token": "abc", ', "application/json"),
+     "gave an answer this app does not understand"),
+    (Reply(201, b'{"hello": "world"}', "application/json"),
+     "gave an answer this app does not understand"),
+    (Reply(500, b"<html>Internal Server Error</html>", "text/html"),
+     "The call-center server has a problem. Try again in a moment."),
+    (json_reply({"type": "about:blank", "title": "Too many", "status": 429,
+                 "code": "rate_limited"}, 429, **{"Retry-After": "30"}),
+     "Too many failed attempts. Wait 30 seconds and try again."),
+    (Reply(404, b"<html>Not Found</html>", "text/html"),
+     "does not look like a call-center server"),
+], ids=["html", "broken-json", "wrong-shape", "500", "429", "404-html"])
+def test_bad_answers_in_the_agents_words(qtbot: QtBot, seat: Seat, fake: FakeServer,
+                                         reply: Reply, words: str) -> None:
+    """What a new user meets with a wrong URL or a broken server: words, never a crash."""
+    fake.routes["/api/v1/sessions"] = reply
+    seat.fill(fake.base_url)
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: not seat.login.busy, timeout=10000)
+    assert words in seat.login.error_text
+    assert seat.machine.state.session is Session.LOGGED_OUT
+    assert seat.app.window is None
