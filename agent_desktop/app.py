@@ -58,6 +58,7 @@ from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.login import LoginForm, LoginWindow
 from agent_desktop.ui.main_window import MainWindow
 from agent_desktop.ui.settings_dialog import SettingsDialog, pin_device
+from agent_desktop.ui.team_window import TeamWindow
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -181,6 +182,7 @@ class AgentApp(QObject):
         self.settings = settings or AppSettings()
         self._settings_store = settings_store
         self.settings_dialog: SettingsDialog | None = None
+        self.team_window: TeamWindow | None = None
         self._clock = clock
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
@@ -294,8 +296,8 @@ class AgentApp(QObject):
         result, client = outcome.result, self.client
         assert client is not None
         self.login_window.set_busy(False)
-        if result.agent is None:
-            # A team admin without an agent seat: the team view is not built yet.
+        if result.agent is None and not (result.role == "team_admin" and result.team):
+            # A system admin: no seat and no single team to show.
             client_copy = client
             run_in_worker(client_copy.logout, on_success=lambda _: None,
                           on_failure=lambda _: None, parent=self)
@@ -303,9 +305,9 @@ class AgentApp(QObject):
             self.machine.logged_out()
             return
         self.machine.login_succeeded(result)
-        self._agent_number = result.agent.number
+        state_version = result.agent.state_version if result.agent else 0
         self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
-                                   state_version=result.agent.state_version, parent=self)
+                                   state_version=state_version, parent=self)
         self.heartbeat.beat_ok.connect(self.machine.heartbeat_ok)
         self.heartbeat.beat_failed.connect(self.machine.heartbeat_failed)
         self.heartbeat.session_ended.connect(self._session_over)
@@ -317,6 +319,10 @@ class AgentApp(QObject):
         self.stream.resync_needed.connect(lambda _id: self.refetch())
         self.stream.ended.connect(self._session_over)
         self.stream.start()
+        if result.agent is None:
+            self._open_team_view(client, result)
+            return
+        self._agent_number = result.agent.number
 
         if self.window is None:
             self.window = self._make_window(self.machine, client)
@@ -339,6 +345,19 @@ class AgentApp(QObject):
         self.login_window.hide()
         self.window.show()
         self.window.raise_()
+
+    def _open_team_view(self, client: ApiClient, result: LoginResult) -> None:
+        """A team admin without an agent seat: the team view alone."""
+        assert result.team is not None
+        if self.team_window is None:
+            self.team_window = TeamWindow(client, result.team, result.pause_reasons)
+            self.team_window.quit_requested.connect(self.request_quit)
+        else:
+            self.team_window.client = client
+        self.login_window.hide()
+        self.team_window.show()
+        self.team_window.raise_()
+        self.team_window.load_board()
 
     # ----------------------------------------------------------------- SIP
 
@@ -610,6 +629,8 @@ class AgentApp(QObject):
     # ----------------------------------------------------------------- events
 
     def _on_event(self, etype: str, data: dict[str, Any], event_id: int) -> None:
+        if self.team_window is not None:
+            self.team_window.on_event(etype, data, event_id)
         self.machine.on_event(etype, data, event_id)
         if etype.startswith("call."):
             self._on_call_event(etype, data)
@@ -619,6 +640,8 @@ class AgentApp(QObject):
     def refetch(self) -> None:
         if self.window is not None:
             self.window.refresh()
+        if self.team_window is not None:
+            self.team_window.load_board()
 
     def apply_me(self, me: Me) -> None:
         if self.window is not None:
@@ -691,7 +714,7 @@ class AgentApp(QObject):
             except Exception:
                 log.exception("SIP engine shutdown")
         self.account = None
-        for w in (self.window, self.login_window):
+        for w in (self.window, self.team_window, self.login_window):
             if w is not None:
                 w.hide()
         self._quit_app()
