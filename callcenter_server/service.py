@@ -1315,7 +1315,12 @@ class CallCenter:
             tx.touch(agent)
             data = {"agent": agent.number, "device": device.number if device else None,
                     **(agent.call_info or {})}
-            if activity is Activity.RINGING:
+            if activity is Activity.IDLE:
+                # Checked first: a call can end while on hold (that is no `call.resumed`).
+                agent.call_info = None
+                tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
+                self._after_call(tx, agent, answered)
+            elif activity is Activity.RINGING:
                 tx.emit("call.ringing", agent.team_id, agent, data)
             elif activity is Activity.TALKING and before == Activity.RINGING.value:
                 tx.emit("call.answered", agent.team_id, agent, data)
@@ -1324,10 +1329,6 @@ class CallCenter:
                         agent.team_id, agent, data)
             elif activity is Activity.TALKING:
                 tx.emit("call.answered", agent.team_id, agent, data)
-            elif activity is Activity.IDLE:
-                agent.call_info = None
-                tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
-                self._after_call(tx, agent, answered)
 
     # ----------------------------------------------------------------- provisioning
 
