@@ -1350,8 +1350,17 @@ class CallCenter:
                 counts = apply_document(tx.db, doc, self.passwords)
             except ProvisioningError as exc:
                 raise ProblemError("invalid_request", str(exc)) from None
+            names = [t["name"] for t in doc.get("teams") or [] if isinstance(t, dict)]
+            for team in tx.db.scalars(select(Team).where(Team.name.in_(names))).all():
+                self._config_changed(tx, team.id, p.name)
         self.pbx.config_changed()
         return counts
+
+    def _config_changed(self, tx: _Tx, team_id: int, by: str) -> None:
+        """Agents, devices, groups or settings of a team changed: its admins refetch the
+        board, the queues and the configuration."""
+        tx.emit("team.config_changed", team_id, None,
+                {"team": tx.db.scalar(select(Team.name).where(Team.id == team_id)), "by": by})
 
     def delete_device(self, p: Principal, team_name: str, number: str) -> None:
         tid = self.team_id(p, team_name)
@@ -1371,6 +1380,7 @@ class CallCenter:
                                    extra={"account": admin.username})
             tx.db.delete(device)
             bump_config_version(tx.db)
+            self._config_changed(tx, tid, p.name)
         self.pbx.config_changed()
 
     def config_version(self) -> int:

@@ -476,3 +476,32 @@ def test_team_config_is_for_the_teams_admins(server: LiveServer) -> None:
     root = server.login("admin", team=None, terminal="root")
     assert root.get("/api/v1/teams/other/config").json()["agents"][0]["number"] == "2001"
     assert root.get("/api/v1/teams/nope/config").json()["code"] == "team_not_found"
+
+
+def test_configuration_changes_tell_the_admins_to_refetch(server: LiveServer) -> None:
+    admin = server.login("supervisor", terminal="sup")
+    stream = admin.events()
+    r = admin.put("/api/v1/provisioning", {"teams": [{"name": "demo", "wrapup_s": 5}]})
+    assert r.status_code == 200, r.text
+    ev = stream.wait_for("team.config_changed")
+    assert (ev.data["team"], ev.data["by"]) == ("demo", "supervisor")
+    server.provision(SUPERVISOR_PHONE)
+    admin.put("/api/v1/provisioning", {"teams": [{"name": "demo", "accounts": [
+        {"username": "supervisor", "role": "team_admin", "device": None}]}]})
+    stream.wait_for("team.config_changed")
+    assert admin.delete("/api/v1/teams/demo/devices/8009").status_code == 204
+    stream.wait_for("team.config_changed")
+
+
+def test_a_call_that_ends_on_hold_is_ended_with_wrapup(server: LiveServer) -> None:
+    t = server.login("1001")
+    stream = t.events()
+    server.center.call_activity("8001", Activity.RINGING, {"caller_id": "555"})
+    server.center.call_activity("8001", Activity.TALKING)
+    server.center.call_activity("8001", Activity.HOLD)
+    server.center.call_activity("8001", Activity.IDLE, answered=True)
+    stream.wait_for("call.hold")
+    ended = stream.wait_for("call.ended")
+    assert ended.data["answered"] is True
+    stream.wait_for("agent.wrapup_started")
+    assert "call.resumed" not in [e.type for e in stream.seen]
