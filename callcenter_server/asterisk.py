@@ -325,8 +325,9 @@ class AsteriskPbx:
         if self.options.config_dir is not None:
             await self._write_config(reload=True)
         snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
+        asked_at = self.center.clock.now()
         have, entries = await self._status()
-        await anyio.to_thread.run_sync(self.center.queue_waiting, entries)
+        await anyio.to_thread.run_sync(self.center.queue_waiting, entries, asked_at)
         for a in snap.agents:
             await self._apply(a, have.get(a.agent_id, {}))
         known = {a.agent_id for a in snap.agents}
@@ -560,6 +561,9 @@ class AsteriskPbx:
         except (AmiUnavailable, concurrent.futures.TimeoutError):
             future.cancel()
             raise ProblemError("pbx_unavailable",
+                               retry_after=self.options.retry_after_s) from None
+        except AmiError as exc:
+            raise ProblemError("pbx_unavailable", f"The phone system refused: {exc}",
                                retry_after=self.options.retry_after_s) from None
 
     def spy(self, *, agent_id: int, agent_device: str, admin_device: str, mode: str,

@@ -1105,9 +1105,13 @@ class CallCenter:
                 call.outcome = "abandoned"
             tx.queue_groups.add(group.id)
 
-    def queue_waiting(self, entries: Sequence[tuple[str, str, str, str, float]]) -> None:
+    def queue_waiting(self, entries: Sequence[tuple[str, str, str, str, float]],
+                      asked_at: float | None = None) -> None:
         """What the PBX says is waiting now (queue, unique id, caller id, name, wait seconds),
-        after a (re)connect: callers missed meanwhile are added, those gone are closed."""
+        after a (re)connect: callers missed meanwhile are added, those gone are closed.
+
+        `asked_at`: when the PBX was asked; a caller who joined after that (its join event
+        overtook this answer) is not closed."""
         with self._tx() as tx:
             groups = {g.queue: g for g in tx.db.scalars(select(Group)).all()}
             seen: set[str] = set()
@@ -1124,7 +1128,8 @@ class CallCenter:
                                         joined_at=tx.now - wait_s))
                     tx.queue_groups.add(group.id)
             for call in tx.db.scalars(select(QueueCall).where(QueueCall.left_at.is_(None))):
-                if call.uniqueid not in seen:
+                if call.uniqueid not in seen and (asked_at is None
+                                                  or call.joined_at <= asked_at):
                     call.left_at = tx.now  # left while we were not listening: outcome unknown
                     tx.queue_groups.add(call.group_id)
 

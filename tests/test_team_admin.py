@@ -287,6 +287,13 @@ def test_reconnect_reconciles_the_waiting_callers(server: LiveServer) -> None:
     assert support["callers"][0]["caller_name"] == "Bob"
     assert sales["today"]["abandoned"] == 0  # the one that went unheard has no outcome
 
+    # A caller whose join event overtook the PBX's answer is not closed by it.
+    asked_at = server.clock.now()
+    server.clock.advance(1)
+    cc.queue_caller("sales", "late", "joined", caller_id="0309")
+    cc.queue_waiting([("sales", "stays", "0301", "", 11.0)], asked_at)
+    assert [c["caller_id"] for c in queue(admin, "sales")["callers"]] == ["0301", "0309"]
+
 
 def test_two_server_instances_count_the_same_calls_once(server: LiveServer) -> None:
     second = build_center(server.settings, clock=server.clock)
