@@ -18,7 +18,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -772,6 +772,13 @@ class CallCenter:
         """At the end of a change: one `board.agent_changed` per agent whose board row changed
         (the whole row, so a client just replaces it) and one `queue.changed` per queue panel
         row that may have changed. Team admins see them; agents do not (agent id not set)."""
+        if not tx.board_agents and not tx.queue_groups:
+            return
+        tx.db.flush()
+        with tx.db.no_autoflush:  # the rows only read; the version bumps go out with the commit
+            self._emit_rows(tx)
+
+    def _emit_rows(self, tx: _Tx) -> None:
         groups = set(tx.queue_groups)
         for agent_id in sorted(tx.board_agents):
             agent = tx.db.get(Agent, agent_id)
@@ -780,7 +787,8 @@ class CallCenter:
             row = self._agent_snapshot(tx.db, agent)
             tx.emit("board.agent_changed", agent.team_id, None,
                     {"agent": agent.number, "version": agent.state_version, "row": row})
-            groups.update(m.group_id for m in agent.memberships)
+            if agent_id in tx.changed_agents:  # not for a registration or a second terminal
+                groups.update(m.group_id for m in agent.memberships)
         for group_id in sorted(groups):
             group = tx.db.get(Group, group_id)
             if group is None:
@@ -1018,24 +1026,27 @@ class CallCenter:
             QueueCall.group_id == group.id, QueueCall.left_at.is_(None))
             .order_by(QueueCall.joined_at, QueueCall.id)).all()
         day = self._day_start(now)
-        done = db.execute(select(QueueCall.outcome, QueueCall.wait_s).where(
-            QueueCall.group_id == group.id, QueueCall.left_at.is_not(None),
-            QueueCall.left_at >= day, QueueCall.outcome.is_not(None))).all()
-        answered = [w for outcome, w in done if outcome == "answered"]
-        abandoned = sum(1 for outcome, _ in done if outcome == "abandoned")
-        in_time = sum(1 for w in answered if w is not None and w <= group.service_level_s)
-        offered = len(answered) + abandoned
-        members = db.scalars(select(GroupMember).where(
-            GroupMember.group_id == group.id, GroupMember.checked_in.is_(True))).all()
+        is_answered = QueueCall.outcome == "answered"
+        answered, abandoned, in_time = db.execute(select(
+            func.count(case((is_answered, 1))),
+            func.count(case((QueueCall.outcome == "abandoned", 1))),
+            func.count(case((is_answered & (QueueCall.wait_s <= group.service_level_s), 1))),
+        ).where(QueueCall.group_id == group.id, QueueCall.left_at.is_not(None),
+                QueueCall.left_at >= day)).one()
+        offered = answered + abandoned
+        members = db.execute(
+            select(Agent.activity, Agent.paused, Agent.wrapup, Agent.current_device_id,
+                   Agent.fixed_device_id, Agent.device_mode)
+            .join(GroupMember, GroupMember.agent_id == Agent.id)
+            .where(GroupMember.group_id == group.id, GroupMember.checked_in.is_(True))).all()
         counts = {"in_queue": 0, "available": 0, "paused": 0, "busy": 0, "no_device": 0}
-        for m in members:
-            a = m.agent
+        for activity, paused, wrapup, current, fixed, mode in members:
             counts["in_queue"] += 1
-            if a.activity != Activity.IDLE.value:
+            if activity != Activity.IDLE.value:
                 counts["busy"] += 1
-            elif a.paused or a.wrapup:
+            elif paused or wrapup:
                 counts["paused"] += 1
-            elif self._effective_device_id(a) is None:
+            elif current is None and (fixed is None or mode != DeviceMode.FIXED.value):
                 counts["no_device"] += 1
             else:
                 counts["available"] += 1
@@ -1054,7 +1065,7 @@ class CallCenter:
             "agents": counts,
             "today": {
                 "since": iso(day),
-                "answered": len(answered),
+                "answered": answered,
                 "abandoned": abandoned,
                 "answered_in_time": in_time,
                 "service_level": round(in_time / offered, 4) if offered else None,
