@@ -63,6 +63,7 @@ def login(body: s.LoginBody, request: Request, cc: Center) -> dict[str, Any]:
     return cc.login(LoginRequest(
         team=body.team, agent=body.agent, password=body.password, terminal_id=body.terminal_id,
         client_version=body.client_version, device_number=body.device_number,
+        user_agent=request.headers.get("user-agent", ""),
     ), client_ip(request))
 
 
@@ -164,6 +165,40 @@ def change_device(body: s.DeviceBody, p: Me, cc: Center) -> dict[str, Any]:
 def board(team: s.Name, p: Me, cc: Center) -> dict[str, Any]:
     """Every agent of the team: availability, activity, device, terminals, groups."""
     return cc.board(p, team)
+
+
+@router.get("/teams/{team}/queues", response_model=s.QueuesReply, tags=["team admin"],
+            responses=ADMIN)
+def queues(team: s.Name, p: Me, cc: Center) -> dict[str, Any]:
+    """Per group: callers waiting, longest wait, agents available/paused/busy, calls answered
+    and abandoned today and the service level."""
+    return cc.queues(p, team)
+
+
+@router.get("/teams/{team}/config", response_model=s.TeamConfigReply, tags=["team admin"],
+            responses=ADMIN)
+def team_config(team: s.Name, p: Me, cc: Center) -> dict[str, Any]:
+    """The team's configuration in the provisioning document's shape, without secrets
+    (change it with PUT /provisioning)."""
+    return cc.team_config(p, team)
+
+
+@router.post("/teams/{team}/agents/{agent}/spy", response_model=s.SpyReply, status_code=202,
+             tags=["team admin"],
+             responses=responses(*ADMIN_CODES, "no_live_call", "no_admin_device",
+                                 "pbx_unavailable"))
+def spy(team: s.Name, agent: s.Name, body: s.SpyBody, p: Me, cc: Center) -> dict[str, Any]:
+    """Listen to, whisper into or barge in on the agent's call: the server calls the team
+    admin's own registered phone (which answers by itself on `Call-Info: answer-after=0`)."""
+    return cc.spy(p, team, agent, body.mode)
+
+
+@router.delete("/teams/{team}/agents/{agent}/spy", response_model=s.SpyStopReply,
+               tags=["team admin"],
+               responses=responses(*ADMIN_CODES, "no_admin_device", "pbx_unavailable"))
+def stop_spy(team: s.Name, agent: s.Name, p: Me, cc: Center) -> dict[str, Any]:
+    """Hang up this admin's listen/whisper/barge calls on the agent."""
+    return {"ended": cc.stop_spy(p, team, agent)}
 
 
 @router.post("/teams/{team}/agents/{agent}/checkout", response_model=s.CheckinReply,

@@ -15,29 +15,48 @@ Design (docs/asterisk.md has the operator's view):
   Asterisk that restarted, with or without persisted members, is put right without any client.
 - **Events**: ContactStatus → where a device is registered from (self-adapting devices);
   AgentCalled/AgentConnect/AgentComplete/AgentRingNoAnswer and DeviceStateChange → agent
-  activity and `call.*` events; Cdr → billing records.
+  activity and `call.*` events; QueueCallerJoin/Leave/Abandon and AgentConnect → the callers
+  waiting in each queue and the day's answered/abandoned counts (QueueStatus's entries put
+  them right after a reconnect); Cdr → billing records.
+- **Listen / whisper / barge**: an Originate to the team admin's phone (with a Call-Info
+  answer-after=0 header so it answers by itself) into `[cc-spy]`, which runs ChanSpy on the
+  agent's channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from .ami import AmiClient, AmiError, AmiUnavailable, Message
 from .model import Activity, DeviceKind, Membership
+from .problems import ProblemError
 from .service import AgentPbxState, CallCenter, PbxSnapshot
 
 log = logging.getLogger("callcenter.asterisk")
 
 AGENT_CONTEXT = "cc-agents"
+SPY_CONTEXT = "cc-spy"
+#: ChanSpy options per mode (q: no beep, u: the target is a full channel name, E: end when the
+#: agent's channel hangs up; w: whisper to the agent, B: barge in on both).
+SPY_OPTIONS = {"listen": "quE", "whisper": "quEw", "barge": "quEB"}
+SPY_ID_PREFIX = "ccspy-"
+
+
+def spy_channel_id(agent_id: int, admin_device: str) -> str:
+    """Unique id prefix of the spy calls one admin device makes on one agent."""
+    return f"{SPY_ID_PREFIX}a{agent_id}-d{admin_device}-"
 
 
 def member_interface(agent_id: int) -> str:
@@ -242,6 +261,11 @@ class AsteriskPbx:
             if g.extension:
                 ext.append(f"exten => {_safe(g.extension)},1,Queue({_safe(g.queue)},r)\n"
                            " same => n,Hangup()\n")
+        ext.append(f"\n[{SPY_CONTEXT}]\n; Listen / whisper / barge: the server originates a call "
+                   "to a team admin's phone into here;\n; CC_SPY_TARGET is the agent's channel.\n")
+        for mode, options in SPY_OPTIONS.items():
+            ext.append(f"exten => {mode},1,ChanSpy(${{CC_SPY_TARGET}},{options})\n"
+                       " same => n,Hangup()\n")
         ext.append(f"\n[{AGENT_CONTEXT}]\n; One Local extension per agent: rings its device.\n")
         for a in snap.agents:
             name = f"agent{a.agent_id}"
@@ -306,7 +330,9 @@ class AsteriskPbx:
         if self.options.config_dir is not None:
             await self._write_config(reload=True)
         snap = await anyio.to_thread.run_sync(self.center.pbx_snapshot)
-        have = await self._members()
+        asked_at = self.center.clock.now()
+        have, entries = await self._status()
+        await anyio.to_thread.run_sync(self.center.queue_waiting, entries, asked_at)
         for a in snap.agents:
             await self._apply(a, have.get(a.agent_id, {}))
         known = {a.agent_id for a in snap.agents}
@@ -340,15 +366,27 @@ class AsteriskPbx:
 
     async def _members(self, member: str | None = None) -> dict[int, dict[str, Message]]:
         """What Asterisk has: agent id → queue → QueueMember event."""
+        return (await self._status(member))[0]
+
+    async def _status(
+        self, member: str | None = None,
+    ) -> tuple[dict[int, dict[str, Message]], list[tuple[str, str, str, str, float]]]:
+        """QueueStatus: the members (agent id → queue → QueueMember event) and the callers
+        waiting (queue, unique id, caller id, caller name, seconds waited)."""
         fields = {"Member": member} if member else {}
         out: dict[int, dict[str, Message]] = {}
+        entries: list[tuple[str, str, str, str, float]] = []
         for ev in await self.ami.action_list("QueueStatus", **fields):
+            if ev.get("Event") == "QueueEntry":
+                entries.append((ev.get("Queue", ""), ev.get("Uniqueid", ""),
+                                _caller(ev.get("CallerIDNum")), _caller(ev.get("CallerIDName")),
+                                _seconds(ev.get("Wait"))))
             if ev.get("Event") != "QueueMember":
                 continue
             agent_id = agent_id_of(ev.get("Location", ""))
             if agent_id is not None:
                 out.setdefault(agent_id, {})[ev.get("Queue", "")] = ev
-        return out
+        return out, entries
 
     async def _apply(self, a: AgentPbxState, have: dict[str, Message]) -> None:
         paused = a.paused or a.wrapup
@@ -448,7 +486,24 @@ class AsteriskPbx:
             caller_name=known(ev.get("CallerIDName", "")), uniqueid=ev.get("Uniqueid", ""))
         await self._activity(agent_id, Activity.RINGING)
 
+    async def _queue_caller(self, ev: Message, what: str, wait: str | None = None) -> None:
+        queue, uniqueid = ev.get("Queue", ""), ev.get("Uniqueid", "")
+        await anyio.to_thread.run_sync(lambda: self.center.queue_caller(
+            queue, uniqueid, what, caller_id=_caller(ev.get("CallerIDNum")),
+            caller_name=_caller(ev.get("CallerIDName")),
+            wait_s=_seconds(wait) if wait is not None else None))
+
+    async def _ev_QueueCallerJoin(self, ev: Message) -> None:
+        await self._queue_caller(ev, "joined")
+
+    async def _ev_QueueCallerLeave(self, ev: Message) -> None:
+        await self._queue_caller(ev, "left")
+
+    async def _ev_QueueCallerAbandon(self, ev: Message) -> None:
+        await self._queue_caller(ev, "abandoned", ev.get("HoldTime", "0"))
+
     async def _ev_AgentConnect(self, ev: Message) -> None:
+        await self._queue_caller(ev, "answered", ev.get("HoldTime", "0"))
         agent_id = agent_id_of(ev.get("Interface", ""))
         if agent_id is None:
             return
@@ -496,6 +551,93 @@ class AsteriskPbx:
 
     async def _ev_Cdr(self, ev: Message) -> None:
         await anyio.to_thread.run_sync(self.center.record_cdr, dict(ev))
+
+    # ----------------------------------------------------------------- listen / whisper / barge
+
+    def _run(self, coro: Any, timeout: float) -> Any:
+        """Run a coroutine on the driver's loop from a request thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self.ami.connected:
+            coro.close()
+            raise ProblemError("pbx_unavailable", retry_after=self.options.retry_after_s)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except (AmiUnavailable, concurrent.futures.TimeoutError):
+            future.cancel()
+            raise ProblemError("pbx_unavailable",
+                               retry_after=self.options.retry_after_s) from None
+        except AmiError as exc:
+            raise ProblemError("pbx_unavailable", f"The phone system refused: {exc}",
+                               retry_after=self.options.retry_after_s) from None
+
+    def spy(self, *, agent_id: int, agent_device: str, admin_device: str, mode: str,
+            label: str) -> str:
+        result: str = self._run(self._spy(agent_id, agent_device, admin_device, mode, label),
+                                self.ami.action_timeout_s * 2)
+        return result
+
+    def stop_spy(self, *, agent_id: int, admin_device: str) -> int:
+        result: int = self._run(self._stop_spy(agent_id, admin_device),
+                                self.ami.action_timeout_s * 2)
+        return result
+
+    async def _channels(self) -> list[Message]:
+        try:
+            return [ev for ev in await self.ami.action_list("CoreShowChannels")
+                    if ev.get("Event") == "CoreShowChannel"]
+        except AmiError:
+            return []
+
+    async def _spy(self, agent_id: int, agent_device: str, admin_device: str, mode: str,
+                   label: str) -> str:
+        prefix = f"PJSIP/{agent_device}-"
+        candidates = [c for c in await self._channels()
+                      if c.get("Channel", "").startswith(prefix)
+                      and not c.get("Uniqueid", "").startswith(SPY_ID_PREFIX)
+                      and c.get("ChannelStateDesc") == "Up"]
+        # The agent's leg of the call: bridged with the caller.
+        candidates.sort(key=lambda c: not c.get("BridgeId"))
+        if not candidates:
+            raise ProblemError("no_live_call", "The phone system has no call on the agent's "
+                               "phone")
+        target = candidates[0]["Channel"]
+        call_id = spy_channel_id(agent_id, admin_device) + secrets.token_hex(4)
+        await self.ami.action(
+            "Originate", Channel=f"PJSIP/{_safe(admin_device)}", Context=SPY_CONTEXT,
+            Exten=mode, Priority="1", Async="true", Timeout="30000", ChannelId=call_id,
+            CallerID=f'"{mode.capitalize()} {_safe(label)}" <{_safe(label)}>',
+            Variable=[f"CC_SPY_TARGET={target}",
+                      # Phones answer by themselves (Snom, Yealink, Polycom, Grandstream, the
+                      # desktop app): the admin does not pick up a ringing phone.
+                      f"PJSIP_HEADER(add,Call-Info)=<sip:{_safe(agent_device)}>;answer-after=0"])
+        log.info("spy %s on %s (agent id %s) from %s: %s", mode, target, agent_id, admin_device,
+                 call_id)
+        return call_id
+
+    async def _stop_spy(self, agent_id: int, admin_device: str) -> int:
+        prefix = spy_channel_id(agent_id, admin_device)
+        ended = 0
+        for c in await self._channels():
+            if c.get("Uniqueid", "").startswith(prefix):
+                try:
+                    await self.ami.action("Hangup", Channel=c.get("Channel", ""))
+                    ended += 1
+                except AmiError as exc:
+                    log.info("spy hangup %s: %s", c.get("Channel"), exc)
+        return ended
+
+
+def _caller(value: str | None) -> str:
+    """Caller ID text from AMI; Asterisk writes `<unknown>` for none."""
+    return "" if not value or value == "<unknown>" else value
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or 0))
+    except ValueError:
+        return 0.0
 
 
 def _write_files(folder: Path, files: dict[str, str]) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .problems import ProblemError
+
 
 class PbxPort(Protocol):
     @property
@@ -27,6 +29,17 @@ class PbxPort(Protocol):
         """Devices, groups or agents were provisioned: rewrite the PBX config."""
         ...
 
+    def spy(self, *, agent_id: int, agent_device: str, admin_device: str, mode: str,
+            label: str) -> str:
+        """Ring the admin's device with a call that listens to / whispers into / barges in on
+        the call of the agent's device (mode listen | whisper | barge); returns a call id.
+        Raises ProblemError (no_live_call, pbx_unavailable)."""
+        ...
+
+    def stop_spy(self, *, agent_id: int, admin_device: str) -> int:
+        """Hang up the admin device's spy calls on the agent; returns how many."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -43,6 +56,13 @@ class NoPbx:
 
     def config_changed(self) -> None:
         return None
+
+    def spy(self, *, agent_id: int, agent_device: str, admin_device: str, mode: str,
+            label: str) -> str:
+        raise ProblemError("pbx_unavailable", "No phone system is configured", retry_after=60)
+
+    def stop_spy(self, *, agent_id: int, admin_device: str) -> int:
+        return 0
 
     async def start(self) -> None:
         return None

@@ -53,6 +53,8 @@ CODES: dict[str, tuple[int, str]] = {
     "not_member": (409, "The agent is not a member of this group"),
     "unknown_pause_reason": (422, "Not one of the team's pause reasons"),
     "not_in_wrapup": (409, "The agent is not in wrap-up"),
+    "no_live_call": (409, "The agent is not on a call"),
+    "no_admin_device": (409, "You have no registered phone of your own for this"),
     "rate_limited": (429, "Too many attempts; wait and try again"),
     "pbx_unavailable": (503, "The phone system is unreachable"),
     "internal_error": (500, "Internal server error"),

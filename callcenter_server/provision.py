@@ -10,9 +10,10 @@ The document (see docs/provisioning.md and `demo_document()`):
         wrapup_s: 0
         pause_reasons: [{code, label}]          # default: the product's list
         rates:    [{prefix, per_minute}]        # call prices; longest prefix wins
-        accounts: [{username, password, role: team_admin|user, display_name}]
+        accounts: [{username, password, role: team_admin|user, display_name,
+                    device}]                    # device: a team admin's own internal device
         devices:  [{number, kind: internal|external, owner, extension, sip_password}]
-        groups:   [{name, queue, extension}]
+        groups:   [{name, queue, extension, service_level_s}]
         agents:   [{number, name, password, owner, device_mode, device, admin_account,
                     groups: [{name, membership: static|dynamic}]}]
 
@@ -264,6 +265,25 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
         counts["devices"] += 1
     db.flush()
 
+    for i, a in _entries(t, "accounts", where):
+        # A team admin's own phone: listen/whisper/barge calls ring it.
+        if "device" not in a:
+            continue
+        w = f"{where}.accounts[{i}]"
+        acc = accounts[_text(a, "username", w)]
+        dnum = a.get("device")
+        if dnum is None or dnum == "":
+            acc.device_id = None
+            continue
+        if acc.role != Role.TEAM_ADMIN.value:
+            raise ProvisioningError(f"{w}: only a team admin has a device")
+        number = _text(a, "device", w, 32)
+        dev = db.scalar(select(Device).where(Device.team_id == team.id, Device.number == number))
+        if dev is None or dev.kind != DeviceKind.INTERNAL.value:
+            raise ProvisioningError(f"{w}: device {number} is not an internal device of team "
+                                    f"{team.name}")
+        acc.device_id = dev.id
+
     groups: dict[str, Group] = {
         g.name: g for g in db.scalars(select(Group).where(Group.team_id == team.id))
     }
@@ -277,6 +297,9 @@ def _apply_team(db: DbSession, t: Mapping[str, Any], where: str, passwords: Pass
             groups[gname] = grp
         grp.queue = _text(g, "queue", w, default=f"{team.name}-{gname}", pattern=QUEUE_NAME)
         grp.extension = _text(g, "extension", w, 32, default="", pattern=DIALABLE) or None
+        grp.service_level_s = _int(g, "service_level_s", grp.service_level_s or 20, w)
+        if grp.service_level_s < 1:
+            raise ProvisioningError(f"{w}: 'service_level_s' must be at least 1")
         counts["groups"] += 1
     db.flush()
 

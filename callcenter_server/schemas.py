@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -44,10 +44,19 @@ class SipCredentials(BaseModel):
     password: str
 
 
+class ContactView(BaseModel):
+    ip: str
+    port: int
+    updated_at: str | None
+
+
 class DeviceView(BaseModel):
     number: str
     kind: str = Field(description="internal | external")
     extension: str | None
+    registered: bool | None = Field(
+        None, description="Internal devices: a phone is registered for it (null: external)")
+    contact: ContactView | None = Field(None, description="Where it is registered from")
     sip: SipCredentials | None = Field(None, description="Only for the agent's own internal device")
 
 
@@ -60,6 +69,11 @@ class GroupView(BaseModel):
 
 
 class Availability(BaseModel):
+    status: str = Field(description="logged_out | logged_in (checked out) | checked_in | "
+                        "paused | wrapup: the board's one word, in that order of precedence "
+                        "from the end")
+    since: str | None = Field(description="Since when `status` holds (logged_out: the last "
+                              "logout; null when never logged in)")
     logged_in: bool
     checked_in: bool
     paused: bool
@@ -75,6 +89,7 @@ class Availability(BaseModel):
 class ActivityView(BaseModel):
     state: str = Field(description="idle | ringing | talking | hold")
     since: str | None
+    caller_id: str | None = Field(None, description="The caller's number while on a call")
     call: dict[str, str] | None
 
 
@@ -82,6 +97,7 @@ class SessionView(BaseModel):
     id: int
     terminal_id: str
     client_version: str
+    user_agent: str = Field("", description="The login request's User-Agent header")
     ip: str
     role: str
     created_at: str
@@ -98,8 +114,10 @@ class AgentView(BaseModel):
     groups: list[GroupView]
     availability: Availability
     activity: ActivityView
+    terminals: int = Field(0, description="How many terminals are logged in")
     sessions: list[SessionView]
-    state_version: int
+    state_version: int = Field(description="Moves on every change of this agent's row; the "
+                               "`board.agent_changed` event carries it as `version`")
 
 
 class PauseReasonView(BaseModel):
@@ -118,6 +136,9 @@ class LoginReply(BaseModel):
     team: str | None
     agent: AgentView | None
     pause_reasons: list[PauseReasonView]
+    admin_device: DeviceView | None = Field(
+        None, description="A team admin's own phone (with SIP credentials): listen, whisper "
+        "and barge calls ring it")
     last_event_id: int
 
 
@@ -141,6 +162,7 @@ class MeReply(BaseModel):
     terminal_id: str
     agent: AgentView | None
     pause_reasons: list[PauseReasonView]
+    admin_device: DeviceView | None = None
     last_event_id: int
 
 
@@ -184,6 +206,7 @@ class TeamGroupView(BaseModel):
     name: str
     queue: str
     extension: str | None
+    service_level_s: int = 20
 
 
 class BoardReply(BaseModel):
@@ -192,7 +215,132 @@ class BoardReply(BaseModel):
     session_timeout_s: int
     groups: list[TeamGroupView]
     agents: list[AgentView]
+    server_time: str | None = None
+    last_event_id: int = Field(description="Follow the event stream from here: events after it "
+                               "bring every change (some may already be in this snapshot)")
+
+
+class QueueCaller(BaseModel):
+    caller_id: str
+    caller_name: str
+    joined_at: str | None
+
+
+class QueueAgents(BaseModel):
+    in_queue: int = Field(description="Members in the queue now (static, or checked in)")
+    available: int = Field(description="Idle, not paused, not in wrap-up, with a device")
+    paused: int = Field(description="Paused or in wrap-up (and idle)")
+    busy: int = Field(description="Ringing, talking or on hold")
+    no_device: int
+
+
+class QueueToday(BaseModel):
+    since: str | None = Field(description="Midnight UTC: the day the counts cover")
+    answered: int
+    abandoned: int
+    answered_in_time: int = Field(description="Answered within service_level_s of joining")
+    service_level: float | None = Field(
+        description="answered_in_time / (answered + abandoned); null before the first call")
+
+
+class QueueView(BaseModel):
+    group: str
+    queue: str
+    extension: str | None
+    service_level_s: int
+    version: int = Field(description="Moves on every change of this row (`queue.changed`)")
+    waiting: int
+    oldest_joined_at: str | None = Field(description="When the longest-waiting caller joined")
+    longest_wait_s: float = Field(description="At server_time; count on from oldest_joined_at")
+    callers: list[QueueCaller]
+    agents: QueueAgents
+    today: QueueToday
+
+
+class QueuesReply(BaseModel):
+    team: str
+    server_time: str | None
+    queues: list[QueueView]
     last_event_id: int
+
+
+class SpyBody(Strict):
+    mode: Literal["listen", "whisper", "barge"] = Field(
+        description="listen: hear both sides; whisper: also talk to the agent only; barge: "
+        "talk to both")
+
+
+class SpyReply(BaseModel):
+    agent: str
+    mode: str
+    device: str = Field(description="The team admin's phone that is being called")
+    call_id: str
+
+
+class SpyStopReply(BaseModel):
+    ended: int
+
+
+class ConfigPauseReason(BaseModel):
+    code: str
+    label: str
+
+
+class ConfigRate(BaseModel):
+    prefix: str
+    per_minute: str
+
+
+class ConfigAccount(BaseModel):
+    username: str
+    role: str
+    display_name: str
+    device: str | None
+
+
+class ConfigDevice(BaseModel):
+    number: str
+    kind: str
+    extension: str | None
+    owner: str | None
+    description: str
+
+
+class ConfigGroup(BaseModel):
+    name: str
+    queue: str
+    extension: str | None
+    service_level_s: int
+
+
+class ConfigMembership(BaseModel):
+    name: str
+    membership: str
+
+
+class ConfigAgent(BaseModel):
+    number: str
+    name: str
+    owner: str | None
+    device_mode: str
+    device: str | None
+    admin_account: str | None
+    groups: list[ConfigMembership]
+
+
+class TeamConfigReply(BaseModel):
+    """The team in the shape of a provisioning document's team entry, without secrets."""
+
+    name: str
+    heartbeat_interval_s: int
+    session_timeout_s: int
+    wrapup_s: int
+    pause_reasons: list[ConfigPauseReason]
+    rates: list[ConfigRate]
+    accounts: list[ConfigAccount]
+    devices: list[ConfigDevice]
+    groups: list[ConfigGroup]
+    agents: list[ConfigAgent]
 
 
 class ForceBody(Strict):

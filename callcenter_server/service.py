@@ -14,11 +14,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -34,6 +34,7 @@ from .db.tables import (
     Group,
     GroupMember,
     PauseReason,
+    QueueCall,
     Rate,
     Session,
     Team,
@@ -57,6 +58,9 @@ from .security import LoginLimiter, Passwords, new_token, token_hash
 log = logging.getLogger("callcenter.rules")
 
 ON_CALL = {Activity.RINGING.value, Activity.TALKING.value, Activity.HOLD.value}
+#: A call a team admin can listen to, whisper into or barge in on.
+LIVE_CALL = {Activity.TALKING.value, Activity.HOLD.value}
+SPY_MODES = ("listen", "whisper", "barge")
 
 
 def _ended(s: Session) -> ProblemError:
@@ -136,6 +140,7 @@ class LoginRequest:
     terminal_id: str
     client_version: str = ""
     device_number: str | None = None
+    user_agent: str = ""
 
 
 @dataclass
@@ -144,6 +149,10 @@ class _Tx:
     now: float
     events: list[Event] = field(default_factory=list)
     changed_agents: set[int] = field(default_factory=set)
+    #: Agents whose board row changed: a `board.agent_changed` event is emitted for each.
+    board_agents: set[int] = field(default_factory=set)
+    #: Groups whose queue panel row changed: a `queue.changed` event is emitted for each.
+    queue_groups: set[int] = field(default_factory=set)
     #: The change is only real once the PBX has it: answer 503 if the PBX is away.
     needs_pbx: bool = False
 
@@ -161,8 +170,14 @@ class _Tx:
         self.events.append(ev)
 
     def touch(self, agent: Agent) -> None:
-        agent.state_version = (agent.state_version or 0) + 1
+        """The agent's state changed, and the PBX may have to follow."""
+        self.touch_view(agent)
         self.changed_agents.add(agent.id)
+
+    def touch_view(self, agent: Agent) -> None:
+        """What /me and the board show of the agent changed (the PBX need not act)."""
+        agent.state_version = (agent.state_version or 0) + 1
+        self.board_agents.add(agent.id)
 
 
 class CallCenter:
@@ -207,6 +222,7 @@ class CallCenter:
             tx = _Tx(db=db, now=self.clock.now())
             try:
                 yield tx
+                self._emit_views(tx)
                 db.flush()
                 stored = [
                     StoredEvent(e.id, e.created_at, e.team_id, e.agent_id, e.type,
@@ -348,6 +364,7 @@ class CallCenter:
                 account_id=account.id if account else None,
                 terminal_id=req.terminal_id,
                 client_version=req.client_version,
+                user_agent=req.user_agent.replace("\x00", "")[:256],
                 login_ip=ip,
                 created_at=tx.now,
                 last_heartbeat_at=tx.now,
@@ -373,6 +390,8 @@ class CallCenter:
                 "team": team.name if team else None,
                 "agent": self._agent_snapshot(db, agent, with_secrets=True) if agent else None,
                 "pause_reasons": self._pause_reasons(db, team.id) if team else [],
+                "admin_device": self._admin_device_view(db, account, agent)
+                if role is SessionRole.TEAM_ADMIN else None,
             }
         result["last_event_id"] = self.bus.newest_id
         return result
@@ -513,6 +532,8 @@ class CallCenter:
         s.end_reason = reason.value
         s.end_detail = detail
         agent = tx.db.get(Agent, s.agent_id) if s.agent_id is not None else None
+        if agent is not None:
+            tx.touch_view(agent)  # its terminals changed
         if agent is not None and apply_last_terminal_rule:
             tx.db.flush()
             if not self._has_live_session(tx.db, agent.id):
@@ -639,43 +660,94 @@ class CallCenter:
     def _session_view(self, s: Session) -> dict[str, Any]:
         return {
             "id": s.id, "terminal_id": s.terminal_id, "client_version": s.client_version,
+            "user_agent": s.user_agent or "",
             "ip": s.login_ip, "role": s.role, "created_at": iso(s.created_at),
             "last_heartbeat_at": iso(s.last_heartbeat_at), "expires_at": iso(s.expires_at),
         }
 
-    def _device_view(self, d: Device | None, *, with_secrets: bool) -> dict[str, Any] | None:
+    def _device_view(self, db: DbSession, d: Device | None, *,
+                     with_secrets: bool) -> dict[str, Any] | None:
         if d is None:
             return None
-        view: dict[str, Any] = {"number": d.number, "kind": d.kind, "extension": d.extension}
-        if with_secrets and d.kind == DeviceKind.INTERNAL.value:
-            view["sip"] = {"username": d.number, "password": d.sip_password or ""}
+        view: dict[str, Any] = {"number": d.number, "kind": d.kind, "extension": d.extension,
+                                "registered": None, "contact": None}
+        if d.kind == DeviceKind.INTERNAL.value:
+            contact = db.get(DeviceContact, d.id)
+            view["registered"] = contact is not None
+            if contact is not None:
+                view["contact"] = {"ip": contact.ip, "port": contact.port,
+                                   "updated_at": iso(contact.updated_at)}
+            if with_secrets:
+                view["sip"] = {"username": d.number, "password": d.sip_password or ""}
         return view
+
+    def _admin_device_view(self, db: DbSession, account: Account | None,
+                           seat: Agent | None) -> dict[str, Any] | None:
+        """A team admin's own phone, with its SIP credentials (the app registers it)."""
+        device = self._admin_device(db, account, seat)
+        return self._device_view(db, device, with_secrets=True)
+
+    def _admin_device(self, db: DbSession, account: Account | None,
+                      seat: Agent | None) -> Device | None:
+        """The team admin's own device: the one provisioned on the account, else the device
+        of the admin's agent seat."""
+        if account is not None and account.device_id is not None:
+            device = db.get(Device, account.device_id)
+            if device is not None:
+                return device
+        if seat is not None and seat.current_device_id is not None:
+            return db.get(Device, seat.current_device_id)
+        return None
 
     def _pause_reasons(self, db: DbSession, team_id: int) -> list[dict[str, str]]:
         rows = db.scalars(select(PauseReason).where(PauseReason.team_id == team_id)
                           .order_by(PauseReason.position, PauseReason.id)).all()
         return [{"code": r.code, "label": r.label} for r in rows]
 
+    def _last_logout(self, db: DbSession, agent_id: int) -> float | None:
+        return db.scalar(select(func.max(Session.ended_at)).where(Session.agent_id == agent_id))
+
     def _agent_snapshot(
         self, db: DbSession, agent: Agent, *, with_secrets: bool = False,
-        sessions: Sequence[Session] | None = None,
+        sessions: Sequence[Session] | None = None, last_logout: float | None = None,
     ) -> dict[str, Any]:
         device = db.get(Device, agent.current_device_id) if agent.current_device_id else None
         if sessions is None:
             sessions = self._live_sessions(db, agent_id=agent.id)
+            last_logout = None if sessions else self._last_logout(db, agent.id)
         groups = [{
             "name": m.group.name, "queue": m.group.queue, "membership": m.membership,
             "checked_in": m.checked_in, "checked_in_at": iso(m.checked_in_at),
         } for m in agent.memberships]
+        checked_in = any(g["checked_in"] for g in groups)
+        # One word for the board's availability column, and since when it holds.
+        status: str
+        since: float | None
+        if not sessions:
+            status, since = "logged_out", last_logout
+        elif agent.wrapup:
+            status, since = "wrapup", agent.wrapup_at
+        elif agent.paused:
+            status, since = "paused", agent.paused_at
+        elif checked_in:
+            times = [m.checked_in_at for m in agent.memberships
+                     if m.checked_in and m.checked_in_at is not None]
+            status = "checked_in"
+            since = min(times) if times else min(s.created_at for s in sessions)
+        else:
+            status, since = "logged_in", min(s.created_at for s in sessions)
+        call = agent.call_info or None
         return {
             "number": agent.number,
             "name": agent.name,
             "device_mode": agent.device_mode,
-            "device": self._device_view(device, with_secrets=with_secrets),
+            "device": self._device_view(db, device, with_secrets=with_secrets),
             "groups": groups,
             "availability": {
+                "status": status,
+                "since": iso(since),
                 "logged_in": bool(sessions),
-                "checked_in": any(g["checked_in"] for g in groups),
+                "checked_in": checked_in,
                 "paused": agent.paused,
                 "pause_reason": agent.pause_reason,
                 "pause_note": agent.pause_note,
@@ -688,11 +760,43 @@ class CallCenter:
             "activity": {
                 "state": agent.activity,
                 "since": iso(agent.activity_at),
-                "call": agent.call_info,
+                "caller_id": (call or {}).get("caller_id") or None,
+                "call": call,
             },
+            "terminals": len(sessions),
             "sessions": [self._session_view(s) for s in sessions],
             "state_version": agent.state_version,
         }
+
+    def _emit_views(self, tx: _Tx) -> None:
+        """At the end of a change: one `board.agent_changed` per agent whose board row changed
+        (the whole row, so a client just replaces it) and one `queue.changed` per queue panel
+        row that may have changed. Team admins see them; agents do not (agent id not set)."""
+        if not tx.board_agents and not tx.queue_groups:
+            return
+        tx.db.flush()
+        with tx.db.no_autoflush:  # the rows only read; the version bumps go out with the commit
+            self._emit_rows(tx)
+
+    def _emit_rows(self, tx: _Tx) -> None:
+        groups = set(tx.queue_groups)
+        for agent_id in sorted(tx.board_agents):
+            agent = tx.db.get(Agent, agent_id)
+            if agent is None:
+                continue
+            row = self._agent_snapshot(tx.db, agent)
+            tx.emit("board.agent_changed", agent.team_id, None,
+                    {"agent": agent.number, "version": agent.state_version, "row": row})
+            if agent_id in tx.changed_agents:  # not for a registration or a second terminal
+                groups.update(m.group_id for m in agent.memberships)
+        for group_id in sorted(groups):
+            group = tx.db.get(Group, group_id)
+            if group is None:
+                continue
+            group.stats_version = (group.stats_version or 0) + 1
+            tx.emit("queue.changed", group.team_id, None,
+                    {"group": group.name, "version": group.stats_version,
+                     "row": self._queue_row(tx.db, group, tx.now)})
 
     def _agent_of(self, db: DbSession, p: Principal) -> Agent:
         if p.agent_id is None:
@@ -713,6 +817,9 @@ class CallCenter:
                 "terminal_id": p.terminal_id,
                 "agent": self._agent_snapshot(db, agent, with_secrets=True) if agent else None,
                 "pause_reasons": self._pause_reasons(db, team.id) if team else [],
+                "admin_device": self._admin_device_view(
+                    db, db.get(Account, p.account_id) if p.account_id else None, agent)
+                if p.role is SessionRole.TEAM_ADMIN else None,
                 "last_event_id": self.bus.newest_id,
             }
 
@@ -834,7 +941,7 @@ class CallCenter:
             return {"changed": changed, "state_version": agent.state_version}
 
     def _end_wrapup(self, tx: _Tx, agent: Agent, *, reason: str, by: str | None) -> None:
-        agent.wrapup, agent.wrapup_until = False, None
+        agent.wrapup, agent.wrapup_until, agent.wrapup_at = False, None, None
         tx.touch(agent)
         tx.emit("agent.wrapup_ended", agent.team_id, agent,
                 {"agent": agent.number, "reason": reason, "by": by})
@@ -857,7 +964,7 @@ class CallCenter:
                 tx.touch(agent)
                 tx.emit("agent.device_changed", agent.team_id, agent,
                         {"agent": agent.number, "device": device.number})
-            return {"device": self._device_view(device, with_secrets=True),
+            return {"device": self._device_view(tx.db, device, with_secrets=True),
                     "state_version": agent.state_version}
 
     # ----------------------------------------------------------------- team admin
@@ -873,6 +980,9 @@ class CallCenter:
 
     def board(self, p: Principal, team_name: str) -> dict[str, Any]:
         tid = self.team_id(p, team_name)
+        # Read before the snapshot: an event after this id may already be in the snapshot
+        # (replaying a whole row is harmless), but none before it is missing from it.
+        last_event_id = self.bus.newest_id
         with self._read() as db:
             team = db.get(Team, tid)
             assert team is not None
@@ -880,21 +990,255 @@ class CallCenter:
                                 .order_by(Agent.number)).all()
             live = db.scalars(select(Session).where(
                 Session.team_id == tid, Session.ended_at.is_(None),
-                Session.agent_id.is_not(None))).all()
+                Session.agent_id.is_not(None)).order_by(Session.id)).all()
             by_agent: dict[int, list[Session]] = {}
             for s in live:
                 by_agent.setdefault(s.agent_id or 0, []).append(s)
+            last_logout: dict[int, float] = dict(db.execute(  # type: ignore[arg-type]
+                select(Session.agent_id, func.max(Session.ended_at))
+                .where(Session.team_id == tid, Session.agent_id.is_not(None))
+                .group_by(Session.agent_id)).all())
             groups = db.scalars(select(Group).where(Group.team_id == tid)
                                 .order_by(Group.name)).all()
             return {
                 "team": team.name,
                 "heartbeat_interval_s": team.heartbeat_interval_s,
                 "session_timeout_s": team.session_timeout_s,
-                "groups": [{"name": g.name, "queue": g.queue, "extension": g.extension}
+                "groups": [{"name": g.name, "queue": g.queue, "extension": g.extension,
+                            "service_level_s": g.service_level_s}
                            for g in groups],
-                "agents": [self._agent_snapshot(db, a, sessions=by_agent.get(a.id, []))
+                "agents": [self._agent_snapshot(db, a, sessions=by_agent.get(a.id, []),
+                                                last_logout=last_logout.get(a.id))
                            for a in agents],
-                "last_event_id": self.bus.newest_id,
+                "server_time": iso(self.clock.now()),
+                "last_event_id": last_event_id,
+            }
+
+    # ----------------------------------------------------------------- queue panel
+
+    def _day_start(self, now: float) -> float:
+        """Midnight (UTC) of the day `now` is in: "today" of the queue counters."""
+        day = datetime.fromtimestamp(now, UTC).date()
+        return datetime.combine(day, time.min, UTC).timestamp()
+
+    def _queue_row(self, db: DbSession, group: Group, now: float) -> dict[str, Any]:
+        waiting = db.scalars(select(QueueCall).where(
+            QueueCall.group_id == group.id, QueueCall.left_at.is_(None))
+            .order_by(QueueCall.joined_at, QueueCall.id)).all()
+        day = self._day_start(now)
+        is_answered = QueueCall.outcome == "answered"
+        answered, abandoned, in_time = db.execute(select(
+            func.count(case((is_answered, 1))),
+            func.count(case((QueueCall.outcome == "abandoned", 1))),
+            func.count(case((is_answered & (QueueCall.wait_s <= group.service_level_s), 1))),
+        ).where(QueueCall.group_id == group.id, QueueCall.left_at.is_not(None),
+                QueueCall.left_at >= day)).one()
+        offered = answered + abandoned
+        members = db.execute(
+            select(Agent.activity, Agent.paused, Agent.wrapup, Agent.current_device_id,
+                   Agent.fixed_device_id, Agent.device_mode)
+            .join(GroupMember, GroupMember.agent_id == Agent.id)
+            .where(GroupMember.group_id == group.id, GroupMember.checked_in.is_(True))).all()
+        counts = {"in_queue": 0, "available": 0, "paused": 0, "busy": 0, "no_device": 0}
+        for activity, paused, wrapup, current, fixed, mode in members:
+            counts["in_queue"] += 1
+            if activity != Activity.IDLE.value:
+                counts["busy"] += 1
+            elif paused or wrapup:
+                counts["paused"] += 1
+            elif current is None and (fixed is None or mode != DeviceMode.FIXED.value):
+                counts["no_device"] += 1
+            else:
+                counts["available"] += 1
+        oldest = waiting[0].joined_at if waiting else None
+        return {
+            "group": group.name,
+            "queue": group.queue,
+            "extension": group.extension,
+            "service_level_s": group.service_level_s,
+            "version": group.stats_version,
+            "waiting": len(waiting),
+            "oldest_joined_at": iso(oldest),
+            "longest_wait_s": round(max(0.0, now - oldest), 1) if oldest is not None else 0.0,
+            "callers": [{"caller_id": c.caller_id, "caller_name": c.caller_name,
+                         "joined_at": iso(c.joined_at)} for c in waiting],
+            "agents": counts,
+            "today": {
+                "since": iso(day),
+                "answered": answered,
+                "abandoned": abandoned,
+                "answered_in_time": in_time,
+                "service_level": round(in_time / offered, 4) if offered else None,
+            },
+        }
+
+    def queues(self, p: Principal, team_name: str) -> dict[str, Any]:
+        tid = self.team_id(p, team_name)
+        last_event_id = self.bus.newest_id
+        now = self.clock.now()
+        with self._read() as db:
+            groups = db.scalars(select(Group).where(Group.team_id == tid)
+                                .order_by(Group.name)).all()
+            return {"team": team_name, "server_time": iso(now),
+                    "queues": [self._queue_row(db, g, now) for g in groups],
+                    "last_event_id": last_event_id}
+
+    def queue_caller(
+        self, queue: str, uniqueid: str, what: str, *, caller_id: str = "",
+        caller_name: str = "", wait_s: float | None = None,
+    ) -> None:
+        """The PBX reports a caller in a queue: `joined`, `left`, `answered` or `abandoned`.
+
+        Idempotent per caller (the unique id), in any order: several server instances may
+        hear the same events, and Asterisk reports the leave before the agent connect.
+        `wait_s` is how long the caller had waited (joined: already waiting that long).
+        """
+        if not uniqueid:
+            return
+        with self._tx() as tx:
+            group = tx.db.scalar(select(Group).where(Group.queue == queue))
+            if group is None:
+                return
+            call = tx.db.scalar(select(QueueCall).where(QueueCall.uniqueid == uniqueid[:64]))
+            if call is None:
+                call = QueueCall(uniqueid=uniqueid[:64], group_id=group.id,
+                                 caller_id=caller_id[:64], caller_name=caller_name[:128],
+                                 joined_at=tx.now - (wait_s or 0.0))
+                tx.db.add(call)
+            elif what == "joined":
+                return
+            if what != "joined" and call.left_at is None:
+                call.left_at = tx.now
+            if what == "answered" and call.outcome != "answered":
+                call.outcome = "answered"
+                call.wait_s = wait_s if wait_s is not None else tx.now - call.joined_at
+            elif what == "abandoned" and call.outcome is None:
+                call.outcome = "abandoned"
+            tx.queue_groups.add(group.id)
+
+    def queue_waiting(self, entries: Sequence[tuple[str, str, str, str, float]],
+                      asked_at: float | None = None) -> None:
+        """What the PBX says is waiting now (queue, unique id, caller id, name, wait seconds),
+        after a (re)connect: callers missed meanwhile are added, those gone are closed.
+
+        `asked_at`: when the PBX was asked; a caller who joined after that (its join event
+        overtook this answer) is not closed."""
+        with self._tx() as tx:
+            groups = {g.queue: g for g in tx.db.scalars(select(Group)).all()}
+            seen: set[str] = set()
+            for queue, uniqueid, caller_id, caller_name, wait_s in entries:
+                group = groups.get(queue)
+                if group is None or not uniqueid:
+                    continue
+                seen.add(uniqueid[:64])
+                call = tx.db.scalar(select(QueueCall).where(
+                    QueueCall.uniqueid == uniqueid[:64]))
+                if call is None:
+                    tx.db.add(QueueCall(uniqueid=uniqueid[:64], group_id=group.id,
+                                        caller_id=caller_id[:64], caller_name=caller_name[:128],
+                                        joined_at=tx.now - wait_s))
+                    tx.queue_groups.add(group.id)
+            for call in tx.db.scalars(select(QueueCall).where(QueueCall.left_at.is_(None))):
+                if call.uniqueid not in seen and (asked_at is None
+                                                  or call.joined_at <= asked_at):
+                    call.left_at = tx.now  # left while we were not listening: outcome unknown
+                    tx.queue_groups.add(call.group_id)
+
+    # ----------------------------------------------------------------- listen / whisper / barge
+
+    def spy(self, p: Principal, team_name: str, number: str, mode: str) -> dict[str, Any]:
+        """Ring the team admin's own phone with a call that listens to the agent's call
+        (listen), lets the admin talk to the agent alone (whisper) or to both (barge)."""
+        if mode not in SPY_MODES:
+            raise ProblemError("invalid_request", f"mode must be one of {', '.join(SPY_MODES)}")
+        tid = self.team_id(p, team_name)
+        with self._read() as db:
+            agent = self._target_agent(db, p, (tid, number))
+            if agent.activity not in LIVE_CALL:
+                raise ProblemError("no_live_call")
+            device_id = self._effective_device_id(agent)
+            device = db.get(Device, device_id) if device_id is not None else None
+            if device is None or device.kind != DeviceKind.INTERNAL.value:
+                raise ProblemError("no_live_call", "The agent's call is not on an internal "
+                                   "phone of this PBX")
+            account = db.get(Account, p.account_id) if p.account_id else None
+            seat = db.get(Agent, p.agent_id) if p.agent_id else None
+            mine = self._admin_device(db, account, seat)
+            if mine is None or mine.kind != DeviceKind.INTERNAL.value:
+                raise ProblemError("no_admin_device")
+            if db.get(DeviceContact, mine.id) is None:
+                raise ProblemError("no_admin_device",
+                                   f"Your phone {mine.number} is not registered")
+            if mine.id == device.id:
+                raise ProblemError("no_admin_device", "Your phone is the agent's phone")
+            agent_id, agent_number, target, admin_number = (
+                agent.id, agent.number, device.number, mine.number)
+        call_id = self.pbx.spy(agent_id=agent_id, agent_device=target, admin_device=admin_number,
+                               mode=mode, label=agent_number)
+        log.info("%s %s agent %s (device %s) from %s", p.name, mode, agent_number, target,
+                 admin_number)
+        return {"agent": agent_number, "mode": mode, "device": admin_number, "call_id": call_id}
+
+    def stop_spy(self, p: Principal, team_name: str, number: str) -> int:
+        """Hang up this admin's listen/whisper/barge calls on the agent; how many ended."""
+        tid = self.team_id(p, team_name)
+        with self._read() as db:
+            agent = self._target_agent(db, p, (tid, number))
+            account = db.get(Account, p.account_id) if p.account_id else None
+            seat = db.get(Agent, p.agent_id) if p.agent_id else None
+            mine = self._admin_device(db, account, seat)
+            if mine is None:
+                raise ProblemError("no_admin_device")
+            agent_id, admin_number = agent.id, mine.number
+        return self.pbx.stop_spy(agent_id=agent_id, admin_device=admin_number)
+
+    # ----------------------------------------------------------------- team configuration
+
+    def team_config(self, p: Principal, team_name: str) -> dict[str, Any]:
+        """The team as a provisioning document (docs/provisioning.md) without secrets: what
+        PUT /provisioning would apply, so an app can show it and send back an edited copy."""
+        tid = self.team_id(p, team_name)
+        with self._read() as db:
+            team = db.get(Team, tid)
+            assert team is not None
+            accounts = db.scalars(select(Account).where(Account.team_id == tid)
+                                  .order_by(Account.username)).all()
+            devices = db.scalars(select(Device).where(Device.team_id == tid)
+                                 .order_by(Device.number)).all()
+            number_of = {d.id: d.number for d in devices}
+            user_of = {a.id: a.username for a in accounts}
+            groups = db.scalars(select(Group).where(Group.team_id == tid)
+                                .order_by(Group.name)).all()
+            agents = db.scalars(select(Agent).where(Agent.team_id == tid)
+                                .order_by(Agent.number)).all()
+            rates = db.scalars(select(Rate).where(Rate.team_id == tid)
+                               .order_by(Rate.prefix)).all()
+            return {
+                "name": team.name,
+                "heartbeat_interval_s": team.heartbeat_interval_s,
+                "session_timeout_s": team.session_timeout_s,
+                "wrapup_s": team.wrapup_s,
+                "pause_reasons": self._pause_reasons(db, tid),
+                "rates": [{"prefix": r.prefix, "per_minute": str(r.per_minute)} for r in rates],
+                "accounts": [{"username": a.username, "role": a.role,
+                              "display_name": a.display_name,
+                              "device": number_of.get(a.device_id) if a.device_id else None}
+                             for a in accounts],
+                "devices": [{"number": d.number, "kind": d.kind, "extension": d.extension,
+                             "owner": user_of.get(d.owner_id) if d.owner_id else None,
+                             "description": d.description} for d in devices],
+                "groups": [{"name": g.name, "queue": g.queue, "extension": g.extension,
+                            "service_level_s": g.service_level_s} for g in groups],
+                "agents": [{
+                    "number": a.number, "name": a.name,
+                    "owner": user_of.get(a.owner_id) if a.owner_id else None,
+                    "device_mode": a.device_mode,
+                    "device": number_of.get(a.fixed_device_id) if a.fixed_device_id else None,
+                    "admin_account": user_of.get(a.admin_account_id)
+                    if a.admin_account_id else None,
+                    "groups": [{"name": m.group.name, "membership": m.membership}
+                               for m in a.memberships],
+                } for a in agents],
             }
 
     def force_logout(
@@ -919,14 +1263,24 @@ class CallCenter:
                 return
             row = tx.db.get(DeviceContact, device.id)
             if ip is None:
-                if row is not None:
-                    tx.db.delete(row)
-                return
-            if row is None:
+                if row is None:
+                    return
+                tx.db.delete(row)
+            elif row is None:
                 tx.db.add(DeviceContact(device_id=device.id, ip=ip, port=port,
                                         updated_at=tx.now))
             else:
+                changed = (row.ip, row.port) != (ip, port)
                 row.ip, row.port, row.updated_at = ip, port, tx.now
+                if not changed:
+                    return
+            # The registration shows on the board row of whoever uses the device.
+            for agent in tx.db.scalars(select(Agent).where(
+                    (Agent.current_device_id == device.id) | (
+                        Agent.current_device_id.is_(None)
+                        & (Agent.fixed_device_id == device.id)
+                        & (Agent.device_mode == DeviceMode.FIXED.value)))).all():
+                tx.touch_view(agent)
 
     def _effective_device_id(self, agent: Agent) -> int | None:
         """The device that rings for the agent: the current one, else a fixed agent's own
@@ -977,7 +1331,12 @@ class CallCenter:
             tx.touch(agent)
             data = {"agent": agent.number, "device": device.number if device else None,
                     **(agent.call_info or {})}
-            if activity is Activity.RINGING:
+            if activity is Activity.IDLE:
+                # Checked first: a call can end while on hold (that is no `call.resumed`).
+                agent.call_info = None
+                tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
+                self._after_call(tx, agent, answered)
+            elif activity is Activity.RINGING:
                 tx.emit("call.ringing", agent.team_id, agent, data)
             elif activity is Activity.TALKING and before == Activity.RINGING.value:
                 tx.emit("call.answered", agent.team_id, agent, data)
@@ -986,10 +1345,6 @@ class CallCenter:
                         agent.team_id, agent, data)
             elif activity is Activity.TALKING:
                 tx.emit("call.answered", agent.team_id, agent, data)
-            elif activity is Activity.IDLE:
-                agent.call_info = None
-                tx.emit("call.ended", agent.team_id, agent, data | {"answered": answered})
-                self._after_call(tx, agent, answered)
 
     # ----------------------------------------------------------------- provisioning
 
@@ -1011,8 +1366,17 @@ class CallCenter:
                 counts = apply_document(tx.db, doc, self.passwords)
             except ProvisioningError as exc:
                 raise ProblemError("invalid_request", str(exc)) from None
+            names = [t["name"] for t in doc.get("teams") or [] if isinstance(t, dict)]
+            for team in tx.db.scalars(select(Team).where(Team.name.in_(names))).all():
+                self._config_changed(tx, team.id, p.name)
         self.pbx.config_changed()
         return counts
+
+    def _config_changed(self, tx: _Tx, team_id: int, by: str) -> None:
+        """Agents, devices, groups or settings of a team changed: its admins refetch the
+        board, the queues and the configuration."""
+        tx.emit("team.config_changed", team_id, None,
+                {"team": tx.db.scalar(select(Team.name).where(Team.id == team_id)), "by": by})
 
     def delete_device(self, p: Principal, team_name: str, number: str) -> None:
         tid = self.team_id(p, team_name)
@@ -1026,8 +1390,13 @@ class CallCenter:
             if user is not None:
                 raise ProblemError("device_in_use", f"Agent {user.number} uses {number}",
                                    extra={"agent": user.number})
+            admin = tx.db.scalar(select(Account).where(Account.device_id == device.id))
+            if admin is not None:
+                raise ProblemError("device_in_use", f"Team admin {admin.username} uses {number}",
+                                   extra={"account": admin.username})
             tx.db.delete(device)
             bump_config_version(tx.db)
+            self._config_changed(tx, tid, p.name)
         self.pbx.config_changed()
 
     def config_version(self) -> int:
@@ -1138,6 +1507,7 @@ class CallCenter:
         team = tx.db.get(Team, agent.team_id)
         if answered and team is not None and team.wrapup_s > 0:
             agent.wrapup, agent.wrapup_until = True, tx.now + team.wrapup_s
+            agent.wrapup_at = tx.now
             tx.emit("agent.wrapup_started", agent.team_id, agent,
                     {"agent": agent.number, "until": iso(agent.wrapup_until)})
 

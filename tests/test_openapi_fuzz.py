@@ -62,7 +62,8 @@ EXPECTED_2XX = {
     },
     "supervisor": {
         "GET /api/v1/sessions", "POST /api/v1/sessions/current/heartbeat", "GET /api/v1/me",
-        "GET /api/v1/teams/{team}/board",
+        "GET /api/v1/teams/{team}/board", "GET /api/v1/teams/{team}/queues",
+        "GET /api/v1/teams/{team}/config",
         "POST /api/v1/teams/{team}/agents/{agent}/checkout",
         "POST /api/v1/teams/{team}/agents/{agent}/logout",
         "POST /api/v1/teams/{team}/agents/{agent}/pause",

@@ -57,6 +57,10 @@ class Account(Base):
     display_name: Mapped[str] = mapped_column(String(128), default="")
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(256))
+    #: A team admin's own internal device (listen/whisper/barge calls ring it). A plain id, not
+    #: a foreign key: devices reference accounts (owner) already, and a cycle of foreign keys
+    #: complicates deletes; a device in this role cannot be deleted (`device_in_use`).
+    device_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Device(Base):
@@ -97,6 +101,10 @@ class Group(Base):
     queue: Mapped[str] = mapped_column(String(64), unique=True)
     #: Extension callers dial to reach the queue (optional).
     extension: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: Service level: a call answered within this many seconds of joining counts as in time.
+    service_level_s: Mapped[int] = mapped_column(Integer, default=20)
+    #: Moves on every change of the group's queue panel row (`queue.changed` carries it).
+    stats_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Agent(Base):
@@ -128,6 +136,7 @@ class Agent(Base):
     paused_by: Mapped[str | None] = mapped_column(String(64))
     wrapup: Mapped[bool] = mapped_column(Boolean, default=False)
     wrapup_until: Mapped[float | None] = mapped_column(Float)
+    wrapup_at: Mapped[float | None] = mapped_column(Float)
     activity: Mapped[str] = mapped_column(String(16), default="idle")
     activity_at: Mapped[float | None] = mapped_column(Float)
     call_info: Mapped[dict[str, str] | None] = mapped_column(JSON)
@@ -185,6 +194,8 @@ class Session(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     terminal_id: Mapped[str] = mapped_column(String(128))
     client_version: Mapped[str] = mapped_column(String(64), default="")
+    #: The login request's User-Agent header (cut to 256 characters).
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
     login_ip: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float)
     last_heartbeat_at: Mapped[float] = mapped_column(Float)
@@ -238,6 +249,26 @@ class CallRecord(Base):
     billable_s: Mapped[int] = mapped_column(Integer)
     disposition: Mapped[str] = mapped_column(String(32))
     cost: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+
+
+class QueueCall(Base):
+    """One caller's stay in a queue, from the PBX's queue events (QueueCallerJoin/Leave/Abandon,
+    AgentConnect). Waiting while `left_at` is null; `outcome` answered or abandoned (null: left
+    otherwise, e.g. the queue timed out). Keyed by the caller channel's unique id, so every
+    server instance that hears the same event writes the same row."""
+
+    __tablename__ = "queue_calls"
+    __table_args__ = (Index("ix_queue_calls_group_left", "group_id", "left_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    caller_id: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(128), default="")
+    joined_at: Mapped[float] = mapped_column(Float)
+    left_at: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Seconds from joining to being answered (answered calls only).
+    wait_s: Mapped[float | None] = mapped_column(Float)
 
 
 class Meta(Base):
