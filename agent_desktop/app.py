@@ -358,12 +358,14 @@ class AgentApp(QObject):
         self.team_window.show()
         self.team_window.raise_()
         self.team_window.load_board()
+        self._start_sip(result)
 
     # ----------------------------------------------------------------- SIP
 
     def _start_sip(self, result: LoginResult) -> None:
         agent = result.agent
-        device = agent.device if agent else None
+        # An agent's phone; for a team admin without a seat, their own phone (listen/whisper).
+        device = agent.device if agent else result.admin_device
         if device is None or device.kind != "internal" or device.sip is None:
             # External phone or none: nothing to register (the chip shows the device note).
             self.machine.sip_registration("unregistered", "no SIP device")
@@ -422,6 +424,10 @@ class AgentApp(QObject):
     def on_incoming_call(self, call: Any) -> None:
         """A call rings: call panel, incoming-call window on top, history, screen pop."""
         if self.window is None:
+            if self.team_window is not None:
+                # A team admin's phone: the listen / whisper / barge call (answered by the
+                # engine at once, as its Call-Info asks). Its end ends the spy mode.
+                call.ended.connect(lambda *_: self._spy_call_ended())
             return
         ctx = self._track(call, INCOMING)
         info = self._take_ring_info(call.caller_id.number)
@@ -525,6 +531,10 @@ class AgentApp(QObject):
             return None
         self._track(call, OUTGOING, number=number)
         return call
+
+    def _spy_call_ended(self) -> None:
+        if self.team_window is not None:
+            self.team_window.spy_ended()
 
     def dial(self, number: str) -> None:
         call = self.place_call(number)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .models import Agent, Board, SessionInfo
+from .errors import ProtocolError
+from .models import Agent, Board, SessionInfo, parse_agent
 
 log = logging.getLogger("agent_desktop.session.board")
 
@@ -81,6 +82,7 @@ class BoardRow:
     queue: str = ""
     terminals: list[Terminal] = field(default_factory=list)
     changed_at: float = 0.0  # when the last event touched the row (server time)
+    version: int = 0  # the server's state_version of the row
 
     @property
     def checked_in(self) -> bool:
@@ -123,14 +125,12 @@ class BoardRow:
             activity=ACTIVITY_BY_NAME.get(act.state, Activity.IDLE),
             activity_at=epoch(act.since), caller=str(call.get("caller_id", "")),
             queue=str(call.get("queue", "")),
-            terminals=[_terminal(s) for s in a.sessions],
+            terminals=[_terminal(s) for s in a.sessions], version=a.state_version,
         )
 
 
 def _registered(a: Agent) -> bool | None:
-    device = a.device
-    value = getattr(device, "registered", None) if device is not None else None
-    return value if isinstance(value, bool) else None
+    return a.device.registered if a.device is not None else None
 
 
 def _terminal(s: SessionInfo) -> Terminal:
@@ -177,6 +177,8 @@ class TeamBoard:
         row = self.row(number)
         if row is None:
             raise NeedsRefetch(f"unknown agent {number}")
+        if etype == "board.agent_changed":
+            return self._replace(row, data)
         handler = _HANDLERS.get(etype)
         if handler is None:
             return None
@@ -184,6 +186,20 @@ class TeamBoard:
         handler(row, data, at)
         row.changed_at = at
         return number
+
+    def _replace(self, row: BoardRow, data: Mapping[str, Any]) -> str | None:
+        """The server's whole new row: it wins over what the finer events built."""
+        version = data.get("version")
+        if isinstance(version, int) and version <= row.version:
+            return None  # older than (or the same as) what we show
+        try:
+            fresh = BoardRow.from_agent(parse_agent(data.get("row")))
+        except ProtocolError as exc:
+            log.warning("board row of %s not understood: %s", row.number, exc)
+            raise NeedsRefetch(str(exc)) from exc
+        fresh.changed_at = epoch(data.get("at")) or row.changed_at
+        self.rows[self.index[row.number]] = fresh
+        return row.number
 
     def apply_many(self, events: Iterable[tuple[str, Mapping[str, Any], int]]) -> set[str]:
         changed: set[str] = set()

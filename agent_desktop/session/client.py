@@ -349,6 +349,17 @@ class ApiClient:
         return self._call(m.parse_changed, "POST", self._agent_path(team, agent, "unpause"),
                           {"reason": reason})
 
+    def queues(self, team: str) -> m.Queues:
+        return self._call(m.parse_queues, "GET", f"/teams/{self._seg(team)}/queues")
+
+    def spy(self, team: str, agent: str, mode: str) -> m.SpyReply:
+        """Listen / whisper / barge: the server calls this admin's own phone."""
+        return self._call(m.parse_spy, "POST", self._agent_path(team, agent, "spy"),
+                          {"mode": mode})
+
+    def stop_spy(self, team: str, agent: str) -> None:
+        self.send("DELETE", self._agent_path(team, agent, "spy")).close()
+
     def usage(self, team: str, first: date, last: date) -> m.Usage:
         return self._call(m.parse_usage, "GET", f"/teams/{self._seg(team)}/usage",
                           params={"from": first.isoformat(), "to": last.isoformat()})

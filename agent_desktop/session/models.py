@@ -66,6 +66,14 @@ class _Obj:
             raise _bad(f"{self._path}.{key}", "true or false", v)
         return v
 
+    def number(self, key: str, default: float | None = None) -> float | None:
+        v = self._get(key, False)
+        if v is None:
+            return default
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise _bad(f"{self._path}.{key}", "a number", v)
+        return float(v)
+
     def opt_boolean(self, key: str) -> bool | None:
         v = self._get(key, False)
         if v is None or isinstance(v, bool):
@@ -118,6 +126,7 @@ class Device:
     kind: str
     extension: str | None
     sip: SipCredentials | None
+    registered: bool | None = None  # internal devices: a phone is registered for it
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,7 @@ class LoginResult:
     agent: Agent | None
     pause_reasons: tuple[PauseReason, ...]
     last_event_id: int
+    admin_device: Device | None = None  # a team admin's own phone (listen/whisper/barge)
 
 
 @dataclass(frozen=True)
@@ -304,7 +314,7 @@ def parse_sip(v: object, path: str = "sip") -> SipCredentials:
 def parse_device(v: object, path: str = "device") -> Device:
     o = _Obj(v, path)
     return Device(o.text("number"), o.text("kind"), o.opt_text("extension"),
-                  o.opt_obj("sip", parse_sip))
+                  o.opt_obj("sip", parse_sip), o.opt_boolean("registered"))
 
 
 def parse_group(v: object, path: str = "group") -> Group:
@@ -369,6 +379,7 @@ def parse_login(v: object, path: str = "login") -> LoginResult:
         agent=o.opt_obj("agent", parse_agent),
         pause_reasons=o.items("pause_reasons", parse_pause_reason, required=False),
         last_event_id=o.integer("last_event_id"),
+        admin_device=o.opt_obj("admin_device", parse_device),
     )
 
 
@@ -480,3 +491,66 @@ PARSERS: tuple[Callable[[object, str], object], ...] = (
     parse_device_reply, parse_board, parse_force_logout, parse_usage, parse_provision,
     parse_agent, parse_device, parse_group, parse_availability, parse_activity,
 )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One group of the queue panel (GET /teams/{team}/queues, `queue.changed`)."""
+
+    group: str
+    extension: str | None
+    service_level_s: int
+    version: int
+    waiting: int
+    oldest_joined_at: str | None
+    longest_wait_s: float
+    in_queue: int
+    available: int
+    paused: int
+    busy: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+
+
+@dataclass(frozen=True)
+class Queues:
+    team: str
+    server_time: str | None
+    queues: tuple[QueueRow, ...]
+    last_event_id: int
+
+
+@dataclass(frozen=True)
+class SpyReply:
+    agent: str
+    mode: str
+    device: str
+    call_id: str
+
+
+def parse_queue_row(v: object, path: str = "queue") -> QueueRow:
+    o = _Obj(v, path)
+    agents = _Obj(o.obj("agents", lambda x, _p: x), f"{path}.agents")
+    today = _Obj(o.obj("today", lambda x, _p: x), f"{path}.today")
+    return QueueRow(
+        group=o.text("group"), extension=o.opt_text("extension"),
+        service_level_s=o.integer("service_level_s", 20), version=o.integer("version", 0),
+        waiting=o.integer("waiting"), oldest_joined_at=o.opt_text("oldest_joined_at"),
+        longest_wait_s=o.number("longest_wait_s", 0.0) or 0.0,
+        in_queue=agents.integer("in_queue", 0), available=agents.integer("available", 0),
+        paused=agents.integer("paused", 0), busy=agents.integer("busy", 0),
+        answered=today.integer("answered", 0), abandoned=today.integer("abandoned", 0),
+        service_level=today.number("service_level"),
+    )
+
+
+def parse_queues(v: object, path: str = "queues") -> Queues:
+    o = _Obj(v, path)
+    return Queues(o.text("team"), o.opt_text("server_time"), o.items("queues", parse_queue_row),
+                  o.integer("last_event_id", 0))
+
+
+def parse_spy(v: object, path: str = "spy") -> SpyReply:
+    o = _Obj(v, path)
+    return SpyReply(o.text("agent"), o.text("mode"), o.text("device"), o.text("call_id"))

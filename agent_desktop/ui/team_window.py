@@ -12,32 +12,46 @@ Events reach the board through `on_event` (the composition root forwards the str
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from agent_desktop.session.board import BoardRow, Presence, TeamBoard
+from agent_desktop.session.board import Activity, BoardRow, Presence, TeamBoard
 from agent_desktop.session.client import ApiClient
+from agent_desktop.session.errors import ProtocolError
 from agent_desktop.session.messages import tr, user_message
-from agent_desktop.session.models import PauseReason
+from agent_desktop.session.models import (
+    PauseReason,
+    QueueRow,
+    Queues,
+    SpyReply,
+    parse_queue_row,
+)
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.ui.ink import ink
-from agent_desktop.ui.team_board import BoardModel, BoardView
+from agent_desktop.ui.team_board import BoardModel, BoardView, duration
 
 log = logging.getLogger("agent_desktop.ui.team")
 
@@ -141,6 +155,86 @@ def run_action(client: ApiClient, team: str, req: ActionRequest) -> list[str]:
     return lines
 
 
+QUEUE_COLUMNS = ("Queue", "Waiting", "Longest wait", "Available", "Paused", "Busy",
+                 "Answered", "Abandoned", "Service level")
+
+
+class QueuePanel(QTableWidget):
+    """Per group: callers waiting, longest wait, agents, today's calls and service level.
+    Rows are replaced whole from `queue.changed` (never older than what is shown)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(0, len(QUEUE_COLUMNS), parent)
+        self.setHorizontalHeaderLabels([tr(c) for c in QUEUE_COLUMNS])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setAccessibleName(tr("Queues"))
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self._clock = clock
+        self.rows: dict[str, tuple[QueueRow, float]] = {}  # group -> (row, received at)
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._render_waits)
+        self._tick.start()
+
+    def load(self, queues: Queues) -> None:
+        now = self._clock()
+        self.rows = {q.group: (q, now) for q in queues.queues}
+        self.setRowCount(len(self.rows))
+        for i, group in enumerate(self.rows):
+            self._render(i, group)
+        self.setMaximumHeight(self.horizontalHeader().height() + 26 * max(1, len(self.rows)) + 4)
+
+    def apply(self, data: Mapping[str, Any]) -> bool:
+        """A `queue.changed` event; False when it names a group not shown (refetch)."""
+        try:
+            row = parse_queue_row(data.get("row"))
+        except ProtocolError as exc:
+            log.warning("queue row not understood: %s", exc)
+            return False
+        old = self.rows.get(row.group)
+        if old is None:
+            return False
+        if row.version and old[0].version >= row.version:
+            return True
+        self.rows[row.group] = (row, self._clock())
+        self._render(list(self.rows).index(row.group), row.group)
+        return True
+
+    def longest_wait(self, group: str) -> float:
+        row, at = self.rows[group]
+        return row.longest_wait_s + (self._clock() - at) if row.waiting else 0.0
+
+    def _render(self, i: int, group: str) -> None:
+        row, _at = self.rows[group]
+        level = "—" if row.service_level is None else f"{row.service_level * 100:.0f} %"
+        cells = (f"{row.group}" + (f" ({row.extension})" if row.extension else ""),
+                 str(row.waiting), duration(self.longest_wait(group)) if row.waiting else "",
+                 str(row.available), str(row.paused), str(row.busy), str(row.answered),
+                 str(row.abandoned), level)
+        for c, text in enumerate(cells):
+            item = self.item(i, c)
+            if item is None:
+                item = QTableWidgetItem()
+                self.setItem(i, c, item)
+            item.setText(text)
+            if c == 1:
+                item.setForeground(QColor(ink("error") if row.waiting else ink("muted")))
+            if c == 8:
+                item.setToolTip(tr("Answered within {s} s, of all answered and abandoned "
+                                   "today").format(s=row.service_level_s))
+
+    def _render_waits(self) -> None:
+        for i, group in enumerate(self.rows):
+            if self.rows[group][0].waiting:
+                item = self.item(i, 2)
+                if item is not None:
+                    item.setText(duration(self.longest_wait(group)))
+
+
 class TeamWindow(QMainWindow):
     """Signals: quit_requested(), relogin_requested()."""
 
@@ -156,6 +250,8 @@ class TeamWindow(QMainWindow):
         self.setObjectName("TeamWindow")
         self.model = BoardModel(parent=self)
         self.board_view = BoardView(self.model)
+        self.queue_panel = QueuePanel(parent=self)
+        self.spying: tuple[str, str] | None = None  # (agent, mode) while a spy call is on
         self.model.refetch_needed.connect(self.load_board)
         self.ask: Callable[[str, list[BoardRow]], ActionRequest | None] = self._ask
         self.status_label = QLabel(tr("Loading the team…"))
@@ -178,13 +274,39 @@ class TeamWindow(QMainWindow):
             bar.addAction(act)
             self.actions_by_name[name] = act
         bar.addSeparator()
+        self.spy_actions: dict[str, QAction] = {}
+        for mode, text, tip in (
+                ("listen", tr("Listen"), tr("Hear the agent's call on your phone")),
+                ("whisper", tr("Whisper"), tr("Talk to the agent; the caller does not hear you")),
+                ("barge", tr("Barge in"), tr("Talk to both the agent and the caller"))):
+            act = QAction(text, self)
+            act.setToolTip(tip)
+            act.triggered.connect(lambda _=False, md=mode: self.spy(md))
+            bar.addAction(act)
+            self.spy_actions[mode] = act
+        bar.addSeparator()
         self.refresh_action = QAction(tr("Refresh"), self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self.load_board)
         bar.addAction(self.refresh_action)
 
+        self.spy_label = QLabel()
+        self.spy_label.setAccessibleName(tr("Listening"))
+        self.spy_label.setStyleSheet("font-weight: 600;")
+        self.stop_spy_button = QPushButton(tr("Stop"))
+        self.stop_spy_button.setAccessibleName(tr("Stop listening"))
+        self.stop_spy_button.clicked.connect(self.stop_spy)
+        spy_row = QHBoxLayout()
+        spy_row.addWidget(self.spy_label, 1)
+        spy_row.addWidget(self.stop_spy_button)
+        self.spy_bar = QWidget()
+        self.spy_bar.setLayout(spy_row)
+        self.spy_bar.hide()
+
         central = QWidget()
         lay = QVBoxLayout(central)
+        lay.addWidget(self.queue_panel)
+        lay.addWidget(self.spy_bar)
         lay.addWidget(self.board_view, 1)
         lay.addWidget(self.status_label)
         self.setCentralWidget(central)
@@ -200,6 +322,12 @@ class TeamWindow(QMainWindow):
         client, team = self.client, self.team
         run_in_worker(lambda: TeamBoard(client.board(team)), on_success=self._loaded,
                       on_failure=self.show_error, parent=self)
+        self.load_queues()
+
+    def load_queues(self) -> None:
+        client, team = self.client, self.team
+        run_in_worker(lambda: client.queues(team), on_success=self.queue_panel.load,
+                      on_failure=lambda exc: log.warning("queues: %s", exc), parent=self)
 
     def _loaded(self, board: TeamBoard) -> None:
         self.model.load(board)
@@ -208,6 +336,13 @@ class TeamWindow(QMainWindow):
         self._enable()
 
     def on_event(self, etype: str, data: Mapping[str, Any], event_id: int) -> None:
+        if etype == "queue.changed":
+            if not self.queue_panel.apply(data):
+                self.load_queues()
+            return
+        if etype == "team.config_changed":
+            self.load_board()
+            return
         self.model.push(etype, data, event_id)
 
     # ----------------------------------------------------------------- actions
@@ -220,6 +355,9 @@ class TeamWindow(QMainWindow):
         self.actions_by_name[PAUSE].setEnabled(
             any(r.presence is not Presence.PAUSED and r.logged_in for r in rows))
         self.actions_by_name[UNPAUSE].setEnabled(any(r.paused for r in rows))
+        on_call = len(rows) == 1 and rows[0].activity is not Activity.IDLE
+        for act in self.spy_actions.values():
+            act.setEnabled(on_call and self.spying is None)
 
     def _ask(self, action: str, rows: list[BoardRow]) -> ActionRequest | None:
         dialog = ReasonDialog(action, rows, self.reasons, self)
@@ -238,6 +376,44 @@ class TeamWindow(QMainWindow):
         run_in_worker(lambda: run_action(client, team, req),
                       on_success=lambda lines: self.status_label.setText("\n".join(lines)),
                       on_failure=self.show_error, parent=self)
+
+    # ----------------------------------------------------------------- listen / whisper / barge
+
+    def spy(self, mode: str) -> None:
+        rows = self.board_view.selected_rows()
+        if len(rows) != 1 or self.spying is not None:
+            return
+        agent = rows[0].number
+        client, team = self.client, self.team
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(tr("Calling your phone…"))
+        run_in_worker(lambda: client.spy(team, agent, mode),
+                      on_success=self._spy_started, on_failure=self.show_error, parent=self)
+
+    def _spy_started(self, reply: SpyReply) -> None:
+        self.spying = (reply.agent, reply.mode)
+        words = {"listen": tr("Listening to {agent}"), "whisper": tr("Whispering to {agent}"),
+                 "barge": tr("Barged in on {agent}")}
+        self.spy_label.setText(words.get(reply.mode, reply.mode).format(agent=reply.agent)
+                               + tr(" · on your phone {device}").format(device=reply.device))
+        self.spy_bar.show()
+        self.status_label.setText("")
+        self._enable()
+
+    def stop_spy(self) -> None:
+        if self.spying is None:
+            return
+        agent, _mode = self.spying
+        client, team = self.client, self.team
+        run_in_worker(lambda: client.stop_spy(team, agent), on_success=lambda _: None,
+                      on_failure=self.show_error, parent=self)
+        self.spy_ended()
+
+    def spy_ended(self) -> None:
+        """The spy call is over (stopped here, or the agent's call ended)."""
+        self.spying = None
+        self.spy_bar.hide()
+        self._enable()
 
     def show_error(self, exc: BaseException) -> None:
         self.status_label.setStyleSheet(f"color: {ink('error')};")

@@ -112,10 +112,16 @@ def test_board_shows_each_change_within_a_second(
     timings["ringing"] = shown_within(qtbot, team_view, "1001",
                                       lambda r: r.activity is Activity.RINGING)
     assert row(team_view, "1001").caller == "pstn"
+    panel = window.queue_panel
+    qtbot.waitUntil(lambda: panel.rows["sales"][0].waiting == 1, timeout=VISIBLE_MS)
+    assert panel.item(list(panel.rows).index("sales"), 1).text() == "1"
     ring = agents.wait_event("incoming", 5, after=out["ts"], account="8001")
     agents.answer(ring["call"])
     timings["talking"] = shown_within(qtbot, team_view, "1001",
                                       lambda r: r.activity is Activity.TALKING)
+    qtbot.waitUntil(lambda: panel.rows["sales"][0].waiting == 0
+                    and panel.rows["sales"][0].answered == 1, timeout=VISIBLE_MS)
+    assert panel.rows["sales"][0].service_level == 1.0
     pstn.hangup(out["call"])
     timings["idle"] = shown_within(qtbot, team_view, "1001",
                                    lambda r: r.activity is Activity.IDLE)
