@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -171,8 +172,10 @@ class QueuePanel(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setAccessibleName(tr("Queues"))
-        self.horizontalHeader().setStretchLastSection(True)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setDefaultSectionSize(24)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._clock = clock
         self.rows: dict[str, tuple[QueueRow, float]] = {}  # group -> (row, received at)
         self._tick = QTimer(self)
@@ -186,7 +189,9 @@ class QueuePanel(QTableWidget):
         self.setRowCount(len(self.rows))
         for i, group in enumerate(self.rows):
             self._render(i, group)
-        self.setMaximumHeight(self.horizontalHeader().height() + 26 * max(1, len(self.rows)) + 4)
+        rows = sum(self.rowHeight(i) for i in range(self.rowCount())) or 26
+        self.setFixedHeight(self.horizontalHeader().sizeHint().height() + rows
+                            + 2 * self.frameWidth())
 
     def apply(self, data: Mapping[str, Any]) -> bool:
         """A `queue.changed` event; False when it names a group not shown (refetch)."""
@@ -422,3 +427,9 @@ class TeamWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.quit_requested.emit()
         super().closeEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # a theme switch: colours again
+            for i, group in enumerate(self.queue_panel.rows):
+                self.queue_panel._render(i, group)
+        super().changeEvent(event)
