@@ -349,6 +349,10 @@ class ApiClient:
         return self._call(m.parse_changed, "POST", self._agent_path(team, agent, "unpause"),
                           {"reason": reason})
 
+    def team_config(self, team: str) -> dict[str, Any]:
+        """The team as a provisioning document's team entry (no secrets), to edit and PUT."""
+        return self._call(m.parse_object, "GET", f"/teams/{self._seg(team)}/config")
+
     def queues(self, team: str) -> m.Queues:
         return self._call(m.parse_queues, "GET", f"/teams/{self._seg(team)}/queues")
 

@@ -551,6 +551,12 @@ def parse_queues(v: object, path: str = "queues") -> Queues:
                   o.integer("last_event_id", 0))
 
 
+def parse_object(v: object, path: str = "body") -> dict[str, Any]:
+    if not isinstance(v, Mapping):
+        raise _bad(path, "an object", v)
+    return dict(v)
+
+
 def parse_spy(v: object, path: str = "spy") -> SpyReply:
     o = _Obj(v, path)
     return SpyReply(o.text("agent"), o.text("mode"), o.text("device"), o.text("call_id"))

@@ -52,6 +52,7 @@ from agent_desktop.session.models import (
 )
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.ui.ink import ink
+from agent_desktop.ui.team_admin import TeamAdminDialog
 from agent_desktop.ui.team_board import BoardModel, BoardView, duration
 
 log = logging.getLogger("agent_desktop.ui.team")
@@ -290,6 +291,12 @@ class TeamWindow(QMainWindow):
             bar.addAction(act)
             self.spy_actions[mode] = act
         bar.addSeparator()
+        self.manage_action = QAction(tr("Manage team…"), self)
+        self.manage_action.setToolTip(tr("Users, agents, devices, groups, pause reasons, "
+                                         "heartbeat; usage per user"))
+        self.manage_action.triggered.connect(self.open_admin)
+        bar.addAction(self.manage_action)
+        self.admin_dialog: TeamAdminDialog | None = None
         self.refresh_action = QAction(tr("Refresh"), self)
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self.load_board)
@@ -381,6 +388,12 @@ class TeamWindow(QMainWindow):
         run_in_worker(lambda: run_action(client, team, req),
                       on_success=lambda lines: self.status_label.setText("\n".join(lines)),
                       on_failure=self.show_error, parent=self)
+
+    def open_admin(self) -> None:
+        if self.admin_dialog is None:
+            self.admin_dialog = TeamAdminDialog(self.client, self.team, self)
+        self.admin_dialog.show()
+        self.admin_dialog.raise_()
 
     # ----------------------------------------------------------------- listen / whisper / barge
 
