@@ -183,6 +183,7 @@ class AgentApp(QObject):
         self._settings_store = settings_store
         self.settings_dialog: SettingsDialog | None = None
         self.team_window: TeamWindow | None = None
+        self._last_result: LoginResult | None = None
         self._clock = clock
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
@@ -330,12 +331,16 @@ class AgentApp(QObject):
             self.window.quit_requested.connect(self.request_quit)
             self.window.call_requested.connect(self.dial)
             self.window.settings_requested.connect(self.open_settings)
+            self.window.team_view_requested.connect(self.open_team_view)
             self.window.call_panel.place_call = self.place_call
             self.window.call_panel.recordings_dir = self.recordings_dir
             if self.history is not None:
                 self.window.set_history(self.history)
         else:
             self.window._client = client  # the same window follows a new login
+        self._last_result = result
+        # A team admin with an agent seat: the team view beside the seat, one click away.
+        self.window.team_button.setVisible(result.role == "team_admin" and bool(result.team))
         self.window.set_agent(result.agent, result.pause_reasons, who=result.agent.name)
         if outcome.stored is not None and not outcome.stored.remembered:
             self.window.show_info(outcome.stored.message)
@@ -348,17 +353,26 @@ class AgentApp(QObject):
 
     def _open_team_view(self, client: ApiClient, result: LoginResult) -> None:
         """A team admin without an agent seat: the team view alone."""
+        self._show_team_window(client, result, alone=True)
+        self.login_window.hide()
+        self._start_sip(result)
+
+    def open_team_view(self) -> None:
+        """A team admin with a seat: the team view beside it (same session, same phone)."""
+        if self.client is not None and self._last_result is not None:
+            self._show_team_window(self.client, self._last_result, alone=False)
+
+    def _show_team_window(self, client: ApiClient, result: LoginResult, *, alone: bool) -> None:
         assert result.team is not None
         if self.team_window is None:
             self.team_window = TeamWindow(client, result.team, result.pause_reasons)
-            self.team_window.quit_requested.connect(self.request_quit)
+            if alone:  # closing it ends the app; beside a seat it just closes
+                self.team_window.quit_requested.connect(self.request_quit)
         else:
             self.team_window.client = client
-        self.login_window.hide()
         self.team_window.show()
         self.team_window.raise_()
         self.team_window.load_board()
-        self._start_sip(result)
 
     # ----------------------------------------------------------------- SIP
 

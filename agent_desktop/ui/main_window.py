@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
     relogin_requested = Signal()
     quit_requested = Signal()
     settings_requested = Signal()
+    team_view_requested = Signal()
 
     def __init__(self, machine: AgentStateMachine, client: ApiClient,
                  parent: QWidget | None = None) -> None:
@@ -206,6 +207,13 @@ class MainWindow(QMainWindow):
         self.settings_button.setShortcut("Ctrl+,")
         self.settings_button.clicked.connect(self.settings_requested.emit)
         chips.addWidget(self.settings_button)
+        self.team_button = QToolButton()
+        self.team_button.setText(tr("Team view"))
+        self.team_button.setAccessibleName(tr("Team view"))
+        self.team_button.setToolTip(tr("The live board of your team (you are its team admin)"))
+        self.team_button.clicked.connect(self.team_view_requested.emit)
+        self.team_button.hide()
+        chips.addWidget(self.team_button)
 
         # groups
         self.groups_box = QGroupBox(tr("Queues"))

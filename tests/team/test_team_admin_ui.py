@@ -68,3 +68,36 @@ def test_usage_per_user(qtbot: QtBot, dialog: TeamAdminDialog) -> None:
     dialog.usage_button.click()
     qtbot.waitUntil(lambda: "total cost" in dialog.usage_status.text()
                     or "0 users" in dialog.usage_status.text(), timeout=5000)
+
+
+def test_a_team_admin_with_a_seat_gets_the_team_view_beside_it(
+        qtbot: QtBot, server: LiveServer) -> None:
+    from agent_desktop.app import AgentApp
+    from agent_desktop.session.state import AgentStateMachine
+    from agent_desktop.ui.login import LoginWindow
+    from tests.ui.fakes import no_keyring
+
+    server.provision({"teams": [{"name": "demo", "agents": [
+        {"number": "1009", "name": "Sue (supervisor's seat)", "password": "demo",
+         "owner": "frontdesk", "device_mode": "fixed", "device": "8003",
+         "admin_account": "supervisor", "groups": [{"name": "sales"}]}]}]})
+    login = LoginWindow()
+    qtbot.addWidget(login)
+    app = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
+                   client_factory=lambda url: ApiClient(url, client_version="test/1"),
+                   terminal="seat-test", quit_app=lambda: None)
+    login.prefill(server=server.base_url, team="demo", agent="supervisor", password="demo")
+    login.login_button.click()
+    qtbot.waitUntil(lambda: app.window is not None and app.window.isVisible(), timeout=10000)
+    assert app.window is not None
+    assert app.window.team_button.isVisibleTo(app.window)
+    assert app.team_window is None
+    app.window.team_button.click()
+    assert app.team_window is not None
+    qtbot.waitUntil(lambda: app.team_window is not None
+                    and app.team_window.model.rowCount() == 5, timeout=5000)
+    assert app.window.isVisible()  # the seat stays
+    app.finish()
+    for w in (app.window, app.team_window):
+        w.close()
+        w.deleteLater()
