@@ -27,6 +27,7 @@ from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.app import AgentApp, build_seat, install_qt_logging, parse_args
+from agent_desktop.session.board import Activity
 from agent_desktop.session.state import Availability, Network, Session, Sip
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard
@@ -298,3 +299,70 @@ def test_self_adapting_agent_registers_this_app_as_the_phone_first(
     assert seat.window._agent is not None
     assert seat.window._agent.device is not None
     assert seat.window._agent.device.number == "8002"
+
+
+def test_team_admin_listens_and_whispers_on_this_apps_phone(
+        qtbot: QtBot, lab: Lab, seat: AgentApp, pulse: PulseServer) -> None:
+    """The supervisor (team view alone, phone 8003 = this app) listens to agent 1001's call:
+    the caller's tone comes out of this app's speaker; in whisper the agent hears this app's
+    microphone (1 kHz, fed since the first test) and the caller does not."""
+    base = lab.server.base_url
+    admin = lab.server.login("supervisor", terminal="provision")
+    r = httpx.put(f"{base}/api/v1/provisioning", headers=admin, timeout=10, json={"teams": [
+        {"name": "demo", "accounts": [{"username": "supervisor", "password": "demo",
+                                       "role": "team_admin", "device": "8003",
+                                       "display_name": "Demo supervisor"}]}]})
+    assert r.status_code == 200, r.text
+    registrar = f"127.0.0.1:{lab.box.sip_port}"
+    with SipPhone("agent8001") as agent_phone:
+        agent_phone.register("8001", "demo", registrar)
+        agent = lab.server.login("1001", password=PASSWORD, terminal="desk-1001")
+        assert httpx.post(f"{base}/api/v1/me/checkin", headers=agent, json={},
+                          timeout=10).status_code == 200
+
+        login = seat.login_window
+        login.show()
+        login.prefill(server=base, team="demo", agent="supervisor", password="demo")
+        qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+        wait(qtbot, lambda: seat.team_window is not None and seat.team_window.isVisible()
+             and seat.machine.state.sip is Sip.REGISTERED)
+        assert seat.account is not None
+        assert seat.account.settings.username == "8003"
+        team = seat.team_window
+        assert team is not None
+
+        out = lab.pstn.call("pstn", "7001")
+        ring = agent_phone.wait_event("incoming", 10, after=out["ts"], account="8001")
+        agent_phone.answer(ring["call"])
+        wait(qtbot, lambda: lab.pstn.events("media_active", call=out["call"]))
+        lab.pstn.send_tone(out["call"], CALLER_TONE)
+        team.board_view.search_edit.setText("1001")
+        wait(qtbot, lambda: team.model.rowCount() == 1
+             and team.model.row_at(0).activity is Activity.TALKING)
+        team.board_view.table.selectRow(0)
+
+        calls_before = len(seat.engine.calls)
+        team.spy_actions["listen"].trigger()
+        wait(qtbot, lambda: team.spying is not None and len(seat.engine.calls) > calls_before)
+        spy_call = seat.engine.calls[-1]
+        wait(qtbot, lambda: spy_call.state.value == "confirmed")  # answered by Call-Info
+        speaker, _ = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
+        assert heard(speaker, 1.5), speaker  # the caller's tone, on this app's speaker
+        team.stop_spy_button.click()
+        wait(qtbot, lambda: not spy_call.is_active)
+
+        team.spy_actions["whisper"].trigger()
+        wait(qtbot, lambda: len([c for c in seat.engine.calls if c.is_active]) == 1
+             and seat.engine.calls[-1] is not spy_call
+             and seat.engine.calls[-1].state.value == "confirmed")
+        start = time.time()
+        wait(qtbot, lambda: time.time() - start > 3.0, 6000)
+        to_agent = agent_phone.tone_check(ring["call"], AGENT_TONE, since_ts=start + 1.0,
+                                          until_ts=start + 3.0)
+        to_caller = lab.pstn.tone_check(out["call"], AGENT_TONE, since_ts=start + 1.0,
+                                        until_ts=start + 3.0)
+        assert to_agent["present"] >= 0.9 * to_agent["blocks"] > 0, to_agent
+        assert to_caller["present"] <= 0.05 * to_caller["blocks"], to_caller
+        team.stop_spy_button.click()
+        lab.pstn.hangup(out["call"])
+        wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
