@@ -59,6 +59,7 @@ from agent_desktop.ui.login import LoginForm, LoginWindow
 from agent_desktop.ui.main_window import MainWindow
 from agent_desktop.ui.settings_dialog import SettingsDialog, pin_device
 from agent_desktop.ui.team_window import TeamWindow
+from agent_desktop.ui.tray import Tray
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -184,6 +185,8 @@ class AgentApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.team_window: TeamWindow | None = None
         self._last_result: LoginResult | None = None
+        self._pending_dial = ""
+        self.tray: Tray | None = None
         self._clock = clock
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
@@ -342,6 +345,8 @@ class AgentApp(QObject):
         # A team admin with an agent seat: the team view beside the seat, one click away.
         self.window.team_button.setVisible(result.role == "team_admin" and bool(result.team))
         self.window.set_agent(result.agent, result.pause_reasons, who=result.agent.name)
+        if self.tray is not None:
+            self.tray.set_pause_reasons(result.pause_reasons)
         if outcome.stored is not None and not outcome.stored.remembered:
             self.window.show_info(outcome.stored.message)
         else:
@@ -424,6 +429,9 @@ class AgentApp(QObject):
         else:
             self._sip_failure = ""
         self.machine.sip_registration(value, text)
+        if value == "registered" and self._pending_dial:
+            number, self._pending_dial = self._pending_dial, ""
+            QTimer.singleShot(0, self, lambda: self.handle_request({"dial": number}))
 
     def _remove_account(self) -> None:
         if self.account is not None and self.engine is not None:
@@ -458,6 +466,10 @@ class AgentApp(QObject):
             self._apply_ring_info(ctx, info)
         ring.present()  # after the main window, so the ring window has the keyboard
         call.state_changed.connect(lambda _s: self._update_ringer())
+        call.state_changed.connect(lambda _s: self._update_tray_calls())
+        self._update_tray_calls()
+        if self.tray is not None and not self.window.isActiveWindow():
+            self.tray.notify_call(ring.caller_number, info.queue if info else "")
         s = self.settings
         if s.auto_answer and call.auto_answer_after is None:  # the header's delay wins
             QTimer.singleShot(s.auto_answer_delay_s * 1000, call,
@@ -493,6 +505,66 @@ class AgentApp(QObject):
             self.bridge.start_ringing()
         elif not ringing and self.bridge.is_ringing():
             self.bridge.stop_ringing()
+
+    # ----------------------------------------------------------------- desktop
+
+    def handle_request(self, req: dict[str, Any]) -> str:
+        """A request from a second launch, a link, or the tray: dial / answer / hangup / show."""
+        log.info("request: %s", {k: v for k, v in req.items()})
+        if "dial" in req:
+            number = str(req["dial"])
+            if self.account is None or self.window is None:
+                self._pending_dial = number  # dialled once the phone is registered
+                self.show_front()
+                return "pending"
+            self.window.number_edit.setText(number)
+            self.dial(number)
+        elif req.get("answer"):
+            ringing = [c.call for c in self.calls.values()
+                       if getattr(c.call.state, "value", "") == "ringing_in"]
+            if ringing:
+                ringing[0].answer()
+        elif req.get("hangup") and self.window is not None:
+            self.window.call_panel.hangup()
+        self.show_front()
+        return "ok"
+
+    def show_front(self) -> None:
+        """The window the agent needs now: main, team, or the login."""
+        for w in (self.window, self.team_window):
+            if w is not None and (w.isVisible() or w.isMinimized()):
+                w.showNormal()
+                w.raise_()
+                w.activateWindow()
+                return
+        target = self.window or self.team_window or self.login_window
+        target.show()
+        target.raise_()
+        target.activateWindow()
+
+    def attach_tray(self, tray: Tray) -> None:
+        self.tray = tray
+        tray.show_requested.connect(self.show_front)
+        tray.quit_requested.connect(self.request_quit)
+        tray.answer_requested.connect(lambda: self.handle_request({"answer": True}))
+        tray.hangup_requested.connect(lambda: self.handle_request({"hangup": True}))
+        tray.pause_requested.connect(lambda code: self.window.pause(code)
+                                     if self.window is not None else None)
+        tray.unpause_requested.connect(lambda: self.window.unpause()
+                                       if self.window is not None else None)
+        tray.checkin_requested.connect(lambda: self.window.checkin_all.click()
+                                       if self.window is not None else None)
+        tray.checkout_requested.connect(lambda: self.window.checkout_all.click()
+                                        if self.window is not None else None)
+        self.machine.changed.connect(lambda _o, new, _r: tray.update_state(new))
+        tray.update_state(self.machine.state)
+
+    def _update_tray_calls(self) -> None:
+        if self.tray is None:
+            return
+        states = [getattr(c.call.state, "value", "") for c in self.calls.values()]
+        self.tray.set_call_actions("ringing_in" in states,
+                                   any(st not in ("disconnected", "") for st in states))
 
     # ----------------------------------------------------------------- settings
 
@@ -831,6 +903,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "or never (default: the saved setting, else off)")
     p.add_argument("--recordings-dir", default=None,
                    help="where call recordings go (default: in the user's data directory)")
+    p.add_argument("--dial", metavar="NUMBER", default=None,
+                   help="dial NUMBER (or a tel:/sip: link) in the running app, or after login")
+    p.add_argument("--answer", action="store_true", help="answer the ringing call")
+    p.add_argument("--hangup", action="store_true", help="hang up the current call")
+    p.add_argument("--minimized", action="store_true",
+                   help="start in the tray (the login window opens from the tray icon)")
+    p.add_argument("links", nargs="*", metavar="LINK",
+                   help="tel: or sip: links to dial (as the desktop's link handler)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -910,11 +990,28 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
+    from agent_desktop import instance
+    from agent_desktop.ui import tray as tray_ui
+
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Agent Desktop")
     app.setApplicationVersion(__version__)
     app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
+    request = instance.request_from_args(args.dial, args.answer, args.hangup, args.links)
+    single = instance.SingleInstance()
+    if not single.claim():
+        if instance.send_to_running(request):
+            return 0  # the running app does it
+        log.warning("another app holds the instance socket but does not answer; starting")
     seat = build_seat(args, quit_app=app.quit)
+    single.request.connect(seat.handle_request)
+    tray: tray_ui.Tray | None = None
+    if tray_ui.available():
+        tray = tray_ui.Tray()
+        seat.attach_tray(tray)
+        log.info("tray icon shown: %s", tray.show())
+    else:
+        log.info("no system tray on this desktop: no tray icon")
 
     # Ctrl+C in the terminal quits cleanly; a timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: seat.request_quit())
@@ -922,8 +1019,16 @@ def run_gui(args: argparse.Namespace) -> int:
     tick.start(250)
     tick.timeout.connect(lambda: None)
 
-    seat.login_window.show()
+    if args.minimized and tray is not None:
+        log.info("started in the tray")
+    elif args.minimized:
+        seat.login_window.showMinimized()
+    else:
+        seat.login_window.show()
+    if request is not None:
+        seat.handle_request(request)  # e.g. a link that started the app: dialled after login
     rc = app.exec()
+    single.close()
     seat.finish()  # idempotent: the engine is down before the QApplication goes
     log.info("agent desktop exits (%s)", rc)
     return int(rc)

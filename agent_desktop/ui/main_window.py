@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -47,6 +47,7 @@ from agent_desktop.session.state import (
 )
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.sip import CallSession
+from agent_desktop.ui import shortcuts
 from agent_desktop.ui.call_panel import CallPanel
 from agent_desktop.ui.dialpad import DialPad
 from agent_desktop.ui.history import HistoryView
@@ -315,6 +316,7 @@ class MainWindow(QMainWindow):
 
         machine.changed.connect(self._on_state)
         self._render_state(machine.state)
+        self.install_shortcuts()
 
     # ----------------------------------------------------------------- snapshot
 
@@ -388,6 +390,42 @@ class MainWindow(QMainWindow):
         row.set_pending(True)
         call = self._client.checkin_group if checked else self._client.checkout_group
         self._act(lambda: call(name), on_done=lambda: row.set_pending(False))
+
+    def pause(self, code: str) -> None:
+        """Pause with one of the team's reasons (tray, shortcuts)."""
+        self._pause(code)
+
+    def unpause(self) -> None:
+        self.unpause_action.trigger()
+
+    def toggle_ready(self) -> None:
+        """Ready when paused; else pause with the team's first reason."""
+        if self._machine.state.availability is Availability.PAUSED:
+            self.unpause()
+        elif self._reasons:
+            self._pause(self._reasons[0].code)
+
+    def install_shortcuts(self, keys: dict[str, str] | None = None) -> None:
+        panel = self.call_panel
+        self.shortcuts = shortcuts.install(self, {
+            "answer": panel.answer_button.click,
+            "hangup": panel.hangup,
+            "hold": panel.toggle_hold,
+            "mute": panel.mute_button.click,
+            "ready_pause": self.toggle_ready,
+            "checkin_all": self.checkin_all.click,
+            "checkout_all": self.checkout_all.click,
+            "dial": self.number_edit.setFocus,
+        }, keys)
+        names = shortcuts.action_names()
+        for name, widget in (("answer", panel.answer_button), ("hangup", panel.hangup_button),
+                             ("hold", panel.hold_button), ("mute", panel.mute_button),
+                             ("checkin_all", self.checkin_all),
+                             ("checkout_all", self.checkout_all)):
+            sc = self.shortcuts.get(name)
+            if sc is not None:
+                key = sc.key().toString(QKeySequence.SequenceFormat.NativeText)
+                widget.setToolTip(f"{names[name]} ({key})")
 
     def _pause(self, code: str) -> None:
         self._act(lambda: self._client.pause(code))
