@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import (
@@ -54,6 +54,9 @@ from agent_desktop.session.worker import run_in_worker
 from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.login import LoginForm, LoginWindow
 from agent_desktop.ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -656,7 +659,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_gui(args)
 
 
-def run_gui(args: argparse.Namespace) -> int:
+@dataclass
+class Gui:
+    """What `build_gui` made: the application, the seat and its windows (not yet shown)."""
+
+    app: Any  # QApplication
+    seat: AgentApp
+    login: LoginWindow
+    engine: Any
+    tick: QTimer
+
+
+#: Benchmarks set this: "1" prints READY_MARKER on stdout once the login window is shown and the
+#: event loop first goes idle; "exit" also quits then (bench/cold_start.py).
+BENCH_READY_ENV = "AGENT_DESKTOP_BENCH_READY"
+READY_MARKER = "agent-desktop: ready"
+
+
+def when_idle_and_shown(window: QWidget, callback: Callable[[], None]) -> None:
+    """Call `callback` once: the first time the event loop is about to block (nothing left to
+    do) while `window` is exposed on screen."""
+    from PySide6.QtCore import QAbstractEventDispatcher
+
+    dispatcher = QAbstractEventDispatcher.instance()
+    assert dispatcher is not None, "needs a QCoreApplication"
+    fired = False
+
+    def check() -> None:
+        nonlocal fired
+        handle = window.windowHandle()
+        if fired or handle is None or not handle.isExposed():
+            return
+        fired = True
+        dispatcher.aboutToBlock.disconnect(check)
+        callback()
+
+    dispatcher.aboutToBlock.connect(check)
+
+
+def build_gui(args: argparse.Namespace) -> Gui:
+    """Engine, session layer and windows, wired; the login window is not shown yet."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])
@@ -710,6 +752,20 @@ def run_gui(args: argparse.Namespace) -> int:
     tick.start(250)
     tick.timeout.connect(lambda: None)
 
+    return Gui(app=app, seat=seat, login=login, engine=engine, tick=tick)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    gui = build_gui(args)
+    app, seat, login = gui.app, gui.seat, gui.login
+    bench = os.environ.get(BENCH_READY_ENV, "")
+    if bench:
+        def ready() -> None:
+            print(READY_MARKER, flush=True)
+            if bench == "exit":
+                seat.request_quit()
+
+        when_idle_and_shown(login, ready)
     login.show()
     rc = app.exec()
     seat.finish()  # idempotent: the engine is down before the QApplication goes
