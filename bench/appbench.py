@@ -122,7 +122,10 @@ def app_env(home: Path, qt: dict[str, str]) -> dict[str, str]:
         env[name] = str(path)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Bytecode as an installed app has it: written once (by the untimed first run) to a
+    # private cache, not compiled on every start (this machine sets PYTHONDONTWRITEBYTECODE).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
     return env
 
 
