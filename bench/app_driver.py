@@ -1,0 +1,248 @@
+"""The driven agent app: a child process of bench/login.py and bench/gui_stall.py.
+
+Builds the real app exactly as `python -m agent_desktop` does (agent_desktop.app.build_gui),
+shows the login window and, once it is exposed and the event loop idle, drives it like an agent
+would: fills the fields and clicks "Log in" (QPushButton.click: the clicked signal, as a mouse
+click gives). Results go to stdout as one line `BENCH {json}` (pjlib prints there too).
+
+    app_driver.py login --server URL --sip-registrar HOST:PORT [--idle 2]
+        click -> session active and SIP registered; then RSS after --idle s idle; quits.
+    app_driver.py stall --server URL --sip-registrar HOST:PORT [--floor-s 5]
+        a 1 ms precise QTimer records every gap of the GUI event loop: first --floor-s at the
+        idle login window (the floor), then login, then a heartbeat, check in to all, a pause
+        and a /me refetch, until every worker task has answered (the `activity` phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtCore import QObject, Qt, QTimer
+
+from agent_desktop.app import Gui, build_gui, parse_args, when_idle_and_shown
+from agent_desktop.session import worker
+from agent_desktop.session.state import AgentState, Session, Sip
+
+TEAM, AGENT, PASSWORD = "demo", "1001", "demo"
+
+
+def emit(kind: str, **data: Any) -> None:
+    print("BENCH " + json.dumps({"kind": kind, **data}), flush=True)
+
+
+def rss_kb() -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "RssAnon"):
+            out[key] = int(value.split()[0])
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            out["Pss"] = int(line.split()[1])
+    return out
+
+
+def click_login(gui: Gui) -> float:
+    """Fill the form as an agent would and click; returns the click time (perf_counter)."""
+    gui.login.team_edit.setText(TEAM)
+    gui.login.agent_edit.setText(AGENT)
+    gui.login.password_edit.setText(PASSWORD)
+    t0 = time.perf_counter()
+    gui.login.login_button.click()
+    return t0
+
+
+def quit_app(gui: Gui, rc: int) -> None:
+    gui.app.setProperty("bench_rc", rc)
+    gui.seat.request_quit()
+
+
+# --------------------------------------------------------------------------- login
+
+
+class LoginScenario(QObject):
+    def __init__(self, gui: Gui, idle_s: float, timeout_s: float) -> None:
+        super().__init__()
+        self.gui, self.idle_s = gui, idle_s
+        self.t0 = 0.0
+        self.marks: dict[str, float] = {}
+        self.reasons: list[tuple[float, str]] = []
+        self._done = False
+        gui.seat.machine.changed.connect(self._changed)
+        QTimer.singleShot(int(timeout_s * 1000), self._timeout)
+
+    def start(self) -> None:
+        self.t0 = click_login(self.gui)
+
+    def _changed(self, _old: AgentState, new: AgentState, reason: str) -> None:
+        now = time.perf_counter() - self.t0
+        if self.t0 == 0.0 or self._done:
+            return
+        self.reasons.append((round(now * 1000, 2), reason))
+        if new.session is Session.ACTIVE:
+            self.marks.setdefault("active", now)
+        if new.sip is Sip.REGISTERED:
+            self.marks.setdefault("registered", now)
+        if new.sip is Sip.FAILED or new.session is Session.LOGGED_OUT:
+            self._done = True
+            emit("error", error=reason, steps=self.reasons)
+            quit_app(self.gui, 1)
+            return
+        if "active" in self.marks and "registered" in self.marks:
+            self._done = True
+            self.marks["both"] = now
+            QTimer.singleShot(int(self.idle_s * 1000), self._idle_done)
+
+    def _idle_done(self) -> None:
+        emit("login", click_to_active_ms=round(self.marks["active"] * 1000, 2),
+             click_to_registered_ms=round(self.marks["registered"] * 1000, 2),
+             click_to_both_ms=round(self.marks["both"] * 1000, 2), steps=self.reasons,
+             mem_kb=rss_kb(), idle_s=self.idle_s)
+        quit_app(self.gui, 0)
+
+    def _timeout(self) -> None:
+        if not self._done:
+            self._done = True
+            emit("error", error="timeout", steps=self.reasons)
+            quit_app(self.gui, 1)
+
+
+# --------------------------------------------------------------------------- stall
+
+
+class GapRecorder(QObject):
+    """A 1 ms precise timer: each gap between two timeouts, labelled with the current phase."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phase = "floor"
+        self.gaps: dict[str, list[float]] = {}
+        self.worst: dict[str, tuple[float, float]] = {}  # phase -> (gap, at since start)
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(1)
+        self._timer.timeout.connect(self._tick)
+        self._start = self._last = 0.0
+        self.on_tick: list[Any] = []
+
+    def start(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self._last
+        self._last = now
+        self.gaps.setdefault(self.phase, []).append(gap)
+        if gap > self.worst.get(self.phase, (0.0, 0.0))[0]:
+            self.worst[self.phase] = (gap, now - self._start)
+        for fn in self.on_tick:
+            fn()
+
+
+class StallScenario(QObject):
+    def __init__(self, gui: Gui, floor_s: float, timeout_s: float) -> None:
+        super().__init__()
+        self.gui, self.floor_s = gui, floor_s
+        self.rec = GapRecorder()
+        self.events: list[tuple[float, str]] = []
+        self._acted = False
+        self._finished = False
+        self._t0 = 0.0
+        gui.seat.machine.changed.connect(self._changed)
+        QTimer.singleShot(int(timeout_s * 1000), self._timeout)
+
+    def note(self, what: str) -> None:
+        self.events.append((round((time.perf_counter() - self._t0) * 1000, 1), what))
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self.rec.start()
+        self.note("floor phase")
+        QTimer.singleShot(int(self.floor_s * 1000), self._login)
+
+    def _login(self) -> None:
+        self.rec.phase = "activity"
+        self.note("click Log in")
+        click_login(self.gui)
+
+    def _changed(self, _old: AgentState, new: AgentState, reason: str) -> None:
+        self.note(reason)
+        if not self._acted and new.session is Session.ACTIVE:
+            self._acted = True
+            QTimer.singleShot(0, self._act)
+
+    def _act(self) -> None:
+        seat, window = self.gui.seat, self.gui.seat.window
+        assert seat.heartbeat is not None
+        assert window is not None
+        self.note("heartbeat, check in to all, pause, refetch")
+        seat.heartbeat.beat_now()
+        window.checkin_all.click()
+        reasons = [a for a in window.pause_menu.actions() if a.data() is not None]
+        if reasons:
+            reasons[0].trigger()
+        window.refresh()
+        self.rec.on_tick.append(self._check_done)
+
+    def _check_done(self) -> None:
+        if not self._finished and worker._get_bridge().pending() == 0:
+            self._finish(0)
+
+    def _finish(self, rc: int) -> None:
+        self._finished = True
+        self.note("every worker task answered")
+        self.rec.stop()
+        emit("stall", gaps_ms={k: [round(g * 1000, 3) for g in v]
+                               for k, v in self.rec.gaps.items()},
+             worst={k: {"gap_ms": round(g * 1000, 2), "at_ms": round(at * 1000, 1)}
+                    for k, (g, at) in self.rec.worst.items()},
+             events=self.events, state=self.gui.seat.machine.state.summary())
+        quit_app(self.gui, rc)
+
+    def _timeout(self) -> None:
+        if not self._finished:
+            emit("error", error="timeout", events=self.events)
+            self._finish(1)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=("login", "stall"))
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--sip-registrar", required=True)
+    ap.add_argument("--history-file", required=True)
+    ap.add_argument("--idle", type=float, default=2.0)
+    ap.add_argument("--floor-s", type=float, default=5.0)
+    ap.add_argument("--timeout", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    gui = build_gui(parse_args(["--server", args.server, "--sip-registrar", args.sip_registrar,
+                                "--history-file", args.history_file, "--log-level", "INFO"]))
+    scenario: LoginScenario | StallScenario
+    if args.scenario == "login":
+        scenario = LoginScenario(gui, args.idle, args.timeout)
+    else:
+        scenario = StallScenario(gui, args.floor_s, args.timeout)
+    when_idle_and_shown(gui.login, scenario.start)
+    gui.login.show()
+    rc = gui.app.exec()
+    gui.seat.finish()
+    code = gui.app.property("bench_rc")
+    return int(code) if code is not None else int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
