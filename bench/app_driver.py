@@ -31,6 +31,7 @@ from agent_desktop.session import worker
 from agent_desktop.session.state import AgentState, Session, Sip
 
 TEAM, AGENT, PASSWORD = "demo", "1001", "demo"
+LONG_GAP_S = 0.005  # gaps longer than this are listed with when they ended
 
 
 def emit(kind: str, **data: Any) -> None:
@@ -125,6 +126,7 @@ class GapRecorder(QObject):
         self.phase = "floor"
         self.gaps: dict[str, list[float]] = {}
         self.worst: dict[str, tuple[float, float]] = {}  # phase -> (gap, at since start)
+        self.long: list[tuple[float, float]] = []  # (gap, ended at since start) over 5 ms
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(1)
@@ -144,6 +146,8 @@ class GapRecorder(QObject):
         gap = now - self._last
         self._last = now
         self.gaps.setdefault(self.phase, []).append(gap)
+        if gap > LONG_GAP_S:
+            self.long.append((gap, now - self._start))
         if gap > self.worst.get(self.phase, (0.0, 0.0))[0]:
             self.worst[self.phase] = (gap, now - self._start)
         for fn in self.on_tick:
@@ -207,6 +211,8 @@ class StallScenario(QObject):
                                for k, v in self.rec.gaps.items()},
              worst={k: {"gap_ms": round(g * 1000, 2), "at_ms": round(at * 1000, 1)}
                     for k, (g, at) in self.rec.worst.items()},
+             long_gaps=[{"gap_ms": round(g * 1000, 2), "end_ms": round(at * 1000, 1)}
+                        for g, at in self.rec.long],
              events=self.events, state=self.gui.seat.machine.state.summary())
         quit_app(self.gui, rc)
 

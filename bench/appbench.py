@@ -374,8 +374,14 @@ class SlowProxy:
 
 
 @contextlib.contextmanager
-def silent_udp_port() -> Iterator[int]:
-    """A bound loopback UDP port that never answers (a SIP registrar that is not there)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        yield int(s.getsockname()[1])
+def silent_sip_port() -> Iterator[int]:
+    """A loopback port that never answers SIP: UDP bound but never read, TCP listening but
+    never accepting (connections complete in the backlog, requests go unanswered)."""
+    from tests.pbx_fixtures import free_sip_port
+
+    port = free_sip_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        udp.bind((LOOPBACK, port))
+        tcp.bind((LOOPBACK, port))
+        tcp.listen(16)
+        yield port
