@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent
@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.history import HistoryStore
 from agent_desktop.session import errors as e
-from agent_desktop.session.client import ApiClient
 from agent_desktop.session.messages import tr, user_message
 from agent_desktop.session.models import Agent, Group, Me, PauseReason
 from agent_desktop.session.state import (
@@ -52,6 +51,9 @@ from agent_desktop.session.worker import run_in_worker
 from agent_desktop.sip import CallSession, CallState, SipError
 from agent_desktop.ui.dialpad import DialPad
 from agent_desktop.ui.history import HistoryView
+
+if TYPE_CHECKING:
+    from agent_desktop.session.client import ApiClient
 
 log = logging.getLogger("agent_desktop.ui.main")
 
