@@ -8,9 +8,10 @@ click gives). Results go to stdout as one line `BENCH {json}` (pjlib prints ther
     app_driver.py login --server URL --sip-registrar HOST:PORT [--idle 2]
         click -> session active and SIP registered; then RSS after --idle s idle; quits.
     app_driver.py stall --server URL --sip-registrar HOST:PORT [--floor-s 5]
-        a 1 ms precise QTimer records every gap of the GUI event loop: first --floor-s at the
-        idle login window (the floor), then login, then a heartbeat, check in to all, a pause
-        and a /me refetch, until every worker task has answered (the `activity` phase).
+        a 1 ms precise QTimer records every gap of the GUI event loop: the first second at
+        the login window (`startup`: the app's keyring probe and prewarm run on workers), then
+        --floor-s at the idle login window (the floor), then login, then a heartbeat, check in
+        to all, a pause and a /me refetch, until every worker task has answered (`activity`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from agent_desktop.session import worker
 from agent_desktop.session.state import AgentState, Session, Sip
 
 TEAM, AGENT, PASSWORD = "demo", "1001", "demo"
+ACTION_START_MS, ACTION_SPACING_MS = 100, 50  # the actions after login
+STARTUP_S = 1  # after the window is up: the keyring probe and the prewarm run meanwhile
 LONG_GAP_S = 0.005  # gaps longer than this are listed with when they ended
 
 
@@ -123,7 +126,7 @@ class GapRecorder(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.phase = "floor"
+        self.phase = ""
         self.gaps: dict[str, list[float]] = {}
         self.worst: dict[str, tuple[float, float]] = {}  # phase -> (gap, at since start)
         self.long: list[tuple[float, float]] = []  # (gap, ended at since start) over 5 ms
@@ -171,7 +174,13 @@ class StallScenario(QObject):
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
+        self.rec.phase = "startup"
         self.rec.start()
+        self.note("startup phase (the app's own start work on its workers)")
+        QTimer.singleShot(STARTUP_S * 1000, self._floor)
+
+    def _floor(self) -> None:
+        self.rec.phase = "floor"
         self.note("floor phase")
         QTimer.singleShot(int(self.floor_s * 1000), self._login)
 
@@ -184,19 +193,33 @@ class StallScenario(QObject):
         self.note(reason)
         if not self._acted and new.session is Session.ACTIVE:
             self._acted = True
-            QTimer.singleShot(0, self._act)
+            # Like an agent's clicks, a little apart: each one's cost shows as its own gap.
+            steps = [self._beat, self._checkin, self._pause, self._refetch]
+            for k, step in enumerate(steps):
+                QTimer.singleShot(ACTION_START_MS + k * ACTION_SPACING_MS, step)
 
-    def _act(self) -> None:
-        seat, window = self.gui.seat, self.gui.seat.window
-        assert seat.heartbeat is not None
+    def _beat(self) -> None:
+        assert self.gui.seat.heartbeat is not None
+        self.note("heartbeat")
+        self.gui.seat.heartbeat.beat_now()
+
+    def _checkin(self) -> None:
+        assert self.gui.seat.window is not None
+        self.note("check in to all")
+        self.gui.seat.window.checkin_all.click()
+
+    def _pause(self) -> None:
+        window = self.gui.seat.window
         assert window is not None
-        self.note("heartbeat, check in to all, pause, refetch")
-        seat.heartbeat.beat_now()
-        window.checkin_all.click()
         reasons = [a for a in window.pause_menu.actions() if a.data() is not None]
+        self.note(f"pause ({len(reasons)} reasons)")
         if reasons:
             reasons[0].trigger()
-        window.refresh()
+
+    def _refetch(self) -> None:
+        assert self.gui.seat.window is not None
+        self.note("refetch /me")
+        self.gui.seat.window.refresh()
         self.rec.on_tick.append(self._check_done)
 
     def _check_done(self) -> None:
