@@ -256,6 +256,8 @@ class AgentApp(QObject):
             return
         self.machine.login_succeeded(result)
         self._agent_number = result.agent.number
+        # SIP first: the REGISTER is on its way while the main window is built (~20 ms).
+        self._start_sip(result)
         self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
                                    state_version=result.agent.state_version, parent=self)
         self.heartbeat.beat_ok.connect(self.machine.heartbeat_ok)
@@ -284,7 +286,6 @@ class AgentApp(QObject):
             self.window.show_info(outcome.stored.message)
         else:
             self.window.show_info(tr("Logged in."))
-        self._start_sip(result)
         self.login_window.hide()
         self.window.show()
         self.window.raise_()

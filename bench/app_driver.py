@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ TEAM, AGENT, PASSWORD = "demo", "1001", "demo"
 ACTION_START_MS, ACTION_SPACING_MS = 100, 50  # the actions after login
 STARTUP_S = 1  # after the window is up: the keyring probe and the prewarm run meanwhile
 LONG_GAP_S = 0.005  # gaps longer than this are listed with when they ended
+SAMPLE_AFTER_S = 0.008  # --sample: the GUI thread's stack when it has not ticked for this long
 
 
 def emit(kind: str, **data: Any) -> None:
@@ -76,6 +79,7 @@ class LoginScenario(QObject):
         super().__init__()
         self.gui, self.idle_s = gui, idle_s
         self.t0 = 0.0
+        self.settle_ms = 0.0
         self.marks: dict[str, float] = {}
         self.reasons: list[tuple[float, str]] = []
         self._done = False
@@ -83,6 +87,18 @@ class LoginScenario(QObject):
         QTimer.singleShot(int(timeout_s * 1000), self._timeout)
 
     def start(self) -> None:
+        # An agent types for seconds before clicking: the app's start work on its workers
+        # (keyring probe, prewarm) is over by then. Wait for it, as a condition, then click.
+        self._settle = QTimer(self)
+        self._settle.timeout.connect(self._click_when_settled)
+        self._settle.start(10)
+        self._shown = time.perf_counter()
+
+    def _click_when_settled(self) -> None:
+        if worker._get_bridge().pending():
+            return
+        self._settle.stop()
+        self.settle_ms = round((time.perf_counter() - self._shown) * 1000, 1)
         self.t0 = click_login(self.gui)
 
     def _changed(self, _old: AgentState, new: AgentState, reason: str) -> None:
@@ -108,7 +124,7 @@ class LoginScenario(QObject):
         emit("login", click_to_active_ms=round(self.marks["active"] * 1000, 2),
              click_to_registered_ms=round(self.marks["registered"] * 1000, 2),
              click_to_both_ms=round(self.marks["both"] * 1000, 2), steps=self.reasons,
-             mem_kb=rss_kb(), idle_s=self.idle_s)
+             mem_kb=rss_kb(), idle_s=self.idle_s, start_work_ms=self.settle_ms)
         quit_app(self.gui, 0)
 
     def _timeout(self) -> None:
@@ -157,11 +173,42 @@ class GapRecorder(QObject):
             fn()
 
 
+class StackSampler:
+    """Diagnosis: a thread that, while the GUI thread has not ticked for SAMPLE_AFTER_S,
+    records where the GUI thread is (its innermost frames) every 2 ms."""
+
+    def __init__(self, rec: GapRecorder) -> None:
+        self.rec = rec
+        self.samples: list[dict[str, Any]] = []
+        self._gui = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="stack-sampler")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):  # the sampling period
+            now = time.perf_counter()
+            late = now - self.rec._last
+            if self.rec._start and late > SAMPLE_AFTER_S and len(self.samples) < 400:
+                frame = sys._current_frames().get(self._gui)
+                where = [f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                         for f in traceback.extract_stack(frame, limit=8)] if frame else []
+                self.samples.append({"at_ms": round((now - self.rec._start) * 1000, 1),
+                                     "late_ms": round(late * 1000, 1),
+                                     "stack": where[::-1][:6]})
+
+
 class StallScenario(QObject):
-    def __init__(self, gui: Gui, floor_s: float, timeout_s: float) -> None:
+    def __init__(self, gui: Gui, floor_s: float, timeout_s: float, sample: bool) -> None:
         super().__init__()
         self.gui, self.floor_s = gui, floor_s
         self.rec = GapRecorder()
+        self.sampler = StackSampler(self.rec) if sample else None
         self.events: list[tuple[float, str]] = []
         self._acted = False
         self._finished = False
@@ -176,6 +223,8 @@ class StallScenario(QObject):
         self._t0 = time.perf_counter()
         self.rec.phase = "startup"
         self.rec.start()
+        if self.sampler is not None:
+            self.sampler.start()
         self.note("startup phase (the app's own start work on its workers)")
         QTimer.singleShot(STARTUP_S * 1000, self._floor)
 
@@ -230,8 +279,10 @@ class StallScenario(QObject):
         self._finished = True
         self.note("every worker task answered")
         self.rec.stop()
-        emit("stall", gaps_ms={k: [round(g * 1000, 3) for g in v]
-                               for k, v in self.rec.gaps.items()},
+        if self.sampler is not None:
+            self.sampler.stop()
+        emit("stall", samples=self.sampler.samples if self.sampler else [],
+             gaps_ms={k: [round(g * 1000, 3) for g in v] for k, v in self.rec.gaps.items()},
              worst={k: {"gap_ms": round(g * 1000, 2), "at_ms": round(at * 1000, 1)}
                     for k, (g, at) in self.rec.worst.items()},
              long_gaps=[{"gap_ms": round(g * 1000, 2), "end_ms": round(at * 1000, 1)}
@@ -257,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle", type=float, default=2.0)
     ap.add_argument("--floor-s", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--sample", action="store_true",
+                    help="stall: sample the GUI thread's stack during long gaps (diagnosis)")
     args = ap.parse_args(argv)
     gui = build_gui(parse_args(["--server", args.server, "--sip-registrar", args.sip_registrar,
                                 "--history-file", args.history_file, "--log-level", "INFO"]))
@@ -264,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenario == "login":
         scenario = LoginScenario(gui, args.idle, args.timeout)
     else:
-        scenario = StallScenario(gui, args.floor_s, args.timeout)
+        scenario = StallScenario(gui, args.floor_s, args.timeout, args.sample)
     when_idle_and_shown(gui.login, scenario.start)
     gui.login.show()
     rc = gui.app.exec()
