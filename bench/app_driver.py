@@ -37,6 +37,7 @@ TEAM, AGENT, PASSWORD = "demo", "1001", "demo"
 ACTION_START_MS, ACTION_SPACING_MS = 100, 50  # the actions after login
 STARTUP_S = 1  # after the window is up: the keyring probe and the prewarm run meanwhile
 LONG_GAP_S = 0.005  # gaps longer than this are listed with when they ended
+RELOGIN_AFTER_MS = 500  # --relogin: after the stream's reconnect went out
 SAMPLE_AFTER_S = 0.008  # --sample: the GUI thread's stack when it has not ticked for this long
 
 
@@ -204,9 +205,12 @@ class StackSampler:
 
 
 class StallScenario(QObject):
-    def __init__(self, gui: Gui, floor_s: float, timeout_s: float, sample: bool) -> None:
+    def __init__(self, gui: Gui, floor_s: float, timeout_s: float, sample: bool,
+                 relogin: bool) -> None:
         super().__init__()
-        self.gui, self.floor_s = gui, floor_s
+        self.gui, self.floor_s, self.relogin = gui, floor_s, relogin
+        self._waiting_relogin = self._relogged = False
+        self.relogin_call_ms: float | None = None
         self.rec = GapRecorder()
         self.sampler = StackSampler(self.rec) if sample else None
         self.events: list[tuple[float, str]] = []
@@ -240,6 +244,9 @@ class StallScenario(QObject):
 
     def _changed(self, _old: AgentState, new: AgentState, reason: str) -> None:
         self.note(reason)
+        if (self.rec.phase == "relogin" and _old.session is not Session.ACTIVE
+                and new.session is Session.ACTIVE):
+            self._relogged = True
         if not self._acted and new.session is Session.ACTIVE:
             self._acted = True
             # Like an agent's clicks, a little apart: each one's cost shows as its own gap.
@@ -272,8 +279,31 @@ class StallScenario(QObject):
         self.rec.on_tick.append(self._check_done)
 
     def _check_done(self) -> None:
-        if not self._finished and worker._get_bridge().pending() == 0:
+        if self._finished or self._waiting_relogin or worker._get_bridge().pending():
+            return
+        if self.relogin and self.rec.phase == "activity":
+            self._relogin_probe()
+        elif not self.relogin or (self.rec.phase == "relogin" and self._relogged):
             self._finish(0)
+
+    def _relogin_probe(self) -> None:
+        """Log in again while the event stream's request waits on the slow server (as after
+        a dropped connection): the old session's stream must be stopped first."""
+        stream = self.gui.seat.stream
+        assert stream is not None
+        self.rec.phase = "relogin"
+        self.note("event stream reconnects (its request now waits on the slow server)")
+        stream.reconnect_now()
+        self._waiting_relogin = True
+        QTimer.singleShot(RELOGIN_AFTER_MS, self._relogin)
+
+    def _relogin(self) -> None:
+        self.note("log in again (what the 'Log in again' button does)")
+        t = time.perf_counter()
+        self.gui.seat.relogin()
+        self.relogin_call_ms = round((time.perf_counter() - t) * 1000, 1)
+        self.note(f"relogin() returned after {self.relogin_call_ms} ms")
+        self._waiting_relogin = False
 
     def _finish(self, rc: int) -> None:
         self._finished = True
@@ -287,7 +317,8 @@ class StallScenario(QObject):
                     for k, (g, at) in self.rec.worst.items()},
              long_gaps=[{"gap_ms": round(g * 1000, 2), "end_ms": round(at * 1000, 1)}
                         for g, at in self.rec.long],
-             events=self.events, state=self.gui.seat.machine.state.summary())
+             relogin_call_ms=self.relogin_call_ms, events=self.events,
+             state=self.gui.seat.machine.state.summary())
         quit_app(self.gui, rc)
 
     def _timeout(self) -> None:
@@ -308,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle", type=float, default=2.0)
     ap.add_argument("--floor-s", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--relogin", action="store_true",
+                    help="stall: then log in again while the event stream is connecting")
     ap.add_argument("--sample", action="store_true",
                     help="stall: sample the GUI thread's stack during long gaps (diagnosis)")
     args = ap.parse_args(argv)
@@ -317,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenario == "login":
         scenario = LoginScenario(gui, args.idle, args.timeout)
     else:
-        scenario = StallScenario(gui, args.floor_s, args.timeout, args.sample)
+        scenario = StallScenario(gui, args.floor_s, args.timeout, args.sample,
+                                 args.relogin)
     when_idle_and_shown(gui.login, scenario.start)
     gui.login.show()
     rc = gui.app.exec()
