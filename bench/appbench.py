@@ -108,7 +108,7 @@ def display(kind: str) -> Iterator[dict[str, str]]:
         yield {"QT_QPA_PLATFORM": "xcb", "DISPLAY": f":{number.decode().strip()}"}
     finally:
         os.close(read_fd)
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
 
 
 def app_env(home: Path, qt: dict[str, str]) -> dict[str, str]:
