@@ -62,6 +62,16 @@ def gap_stats(gaps: list[float]) -> dict[str, Any]:
             "over_5ms": sum(1 for g in v if g > 5.0)}
 
 
+def condense(samples: list[dict[str, Any]], keep: int = 40) -> list[dict[str, Any]]:
+    """One sample per distinct place (innermost 3 frames): the latest-running one, by time."""
+    best: dict[tuple[str, ...], dict[str, Any]] = {}
+    for sample in samples:
+        key = tuple(sample["stack"][:3])
+        if key not in best or sample["late_ms"] > best[key]["late_ms"]:
+            best[key] = sample
+    return sorted(best.values(), key=lambda x: x["at_ms"])[:keep]
+
+
 def one_run(env: dict[str, str], work: Path, proxy_url: str, registrar: str, floor_s: float,
             i: int, sample: bool = False, relogin: bool = True) -> dict[str, Any]:
     extra = (["--sample"] if sample else []) + (["--relogin"] if relogin else [])
@@ -122,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "note": "an extra run, not in the figures: a thread samples the GUI "
                             "thread's innermost frames every 2 ms while it is > 8 ms late",
                     "long_gaps": diag["long_gaps"], "events": diag["events"],
-                    "samples": diag["samples"]}
+                    "samples": condense(diag["samples"])}
             result["proxy_requests"] = len(proxy.requests)
     overall = {phase: gap_stats([g for r in runs for g in r["gaps"][phase]])
                for phase in PHASES if all(phase in r["gaps"] for r in runs)}
