@@ -199,12 +199,13 @@ class Measured:
         return self.proc.returncode
 
 
-def spawn(cmd: Sequence[str], env: dict[str, str], log_path: Path) -> Measured:
+def spawn(cmd: Sequence[str], env: dict[str, str], log_path: Path,
+          cwd: Path = REPO) -> Measured:
     """Start a measured process (stdout piped, stderr to `log_path`); dies with the bench."""
     with log_path.open("ab") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            list(cmd), cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=log, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     return Measured(proc, started, log_path)
 

@@ -12,8 +12,9 @@ After the marker each process idles `--idle` seconds, then its RSS (and PSS) is 
 memory at the login window against the floor's (goal <= 1.3x). The app is then quit with
 SIGINT (its clean path), the floor with SIGTERM. One extra app run under `python -X importtime`
 (not timed) lists the slowest imports. Everything runs with its own XDG folders; the display is
-Qt's offscreen platform (default) or a private Xvfb. Writes bench/results/cold_start.json
-(cold_start-xvfb.json under Xvfb).
+Qt's offscreen platform (default) or a private Xvfb. `--baseline DIR` adds a third series: the
+app of another checkout (before/after a change, in the same run). Writes
+bench/results/cold_start.json (cold_start-xvfb.json under Xvfb).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.appbench import (
     BENCH_READY_ENV,
     READY_MARKER,
+    REPO,
     RESULTS,
     app_cmd,
     app_env,
@@ -50,19 +52,25 @@ GOAL_RATIO = 1.3
 READY_TIMEOUT_S = 60.0
 
 
-def one_run(kind: str, env: dict[str, str], work: Path, idle_s: float) -> dict[str, Any]:
-    """Spawn the app or the floor; seconds to the marker, memory after `idle_s` idle."""
+def one_run(kind: str, env: dict[str, str], work: Path, idle_s: float,
+            baseline: Path | None = None) -> dict[str, Any]:
+    """Spawn the app, the baseline checkout's app or the floor; seconds to the marker, memory
+    after `idle_s` idle."""
     log = work / f"{kind}.log"
-    cmd = app_cmd("--history-file", str(work / "history.sqlite3")) if kind == "app" \
-        else floor_cmd()
-    proc = spawn(cmd, {**env, BENCH_READY_ENV: "1"}, log)
+    cmd = floor_cmd() if kind == "floor" else app_cmd("--history-file",
+                                                      str(work / "history.sqlite3"))
+    run_env, cwd = {**env, BENCH_READY_ENV: "1"}, REPO
+    if kind == "baseline":
+        assert baseline is not None
+        run_env["PYTHONPATH"], cwd = str(baseline), baseline
+    proc = spawn(cmd, run_env, log, cwd=cwd)
     try:
         _, at = proc.wait_line(READY_MARKER, READY_TIMEOUT_S)
         ready_s = at - proc.started
         time.sleep(idle_s)  # the measured idle period, not a synchronisation
         mem = rss_kb(proc.pid)
     finally:
-        rc = proc.stop(signal.SIGINT if kind == "app" else signal.SIGTERM)
+        rc = proc.stop(signal.SIGTERM if kind == "floor" else signal.SIGINT)
     return {"ready_s": ready_s, "mem_kb": mem, "rc": rc}
 
 
@@ -126,16 +134,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             display(args.platform) as qt:
         work = Path(tmp)
         env = app_env(work / "home", qt)
-        # One untimed run of each first: the page cache holds the libraries in both cases.
-        for kind in ("app", "floor"):
-            one_run(kind, env, work, 0.0)
-        runs: dict[str, list[dict[str, Any]]] = {"app": [], "floor": []}
+        kinds = ["app", "floor"] + (["baseline"] if args.baseline else [])
+        # One untimed run of each first: the page cache holds the libraries in all cases.
+        for kind in kinds:
+            one_run(kind, env, work, 0.0, args.baseline)
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for i in range(args.runs):
-            order = ("app", "floor") if i % 2 == 0 else ("floor", "app")
+            order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]  # rotate
             for kind in order:
-                runs[kind].append(one_run(kind, env, work, args.idle))
-            print(f"  run {i + 1}/{args.runs}: app {runs['app'][-1]['ready_s'] * 1000:.0f} ms, "
-                  f"floor {runs['floor'][-1]['ready_s'] * 1000:.0f} ms", flush=True)
+                runs[kind].append(one_run(kind, env, work, args.idle, args.baseline))
+            print(f"  run {i + 1}/{args.runs}: " + ", ".join(
+                f"{k} {runs[k][-1]['ready_s'] * 1000:.0f} ms" for k in kinds), flush=True)
         if not args.quick:
             result["import_profile"] = import_profile(env, work)
     app, floor = summarize(runs["app"]), summarize(runs["floor"])
@@ -144,6 +153,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rss_ratio = ratio(app["rss_mb_median"], floor["rss_mb_median"])
     result["ratios"] = {"ready": start_ratio, "rss": rss_ratio,
                         "pss": ratio(app["pss_mb_median"], floor["pss_mb_median"])}
+    if args.baseline:
+        base = summarize(runs["baseline"])
+        result["baseline"] = {"checkout": str(args.baseline), **base,
+                              "ready_ratio_vs_floor": ratio(base["ready_ms"]["median"],
+                                                            floor["ready_ms"]["median"]),
+                              "rss_ratio_vs_floor": ratio(base["rss_mb_median"],
+                                                          floor["rss_mb_median"])}
     result["goals"] = {"ready_ratio_max": GOAL_RATIO, "rss_ratio_max": GOAL_RATIO,
                        "ready_met": start_ratio is not None and start_ratio <= GOAL_RATIO,
                        "rss_met": rss_ratio is not None and rss_ratio <= GOAL_RATIO}
@@ -154,7 +170,10 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"\ncold start to a usable login window ({r['platform']}, {r['runs_each']} runs each, "
           f"{r['machine']['cpus']} CPUs)")
     print(f"{'':8} {'ready ms':>9} {'min':>7} {'max':>7} {'RSS MB':>8} {'PSS MB':>8}")
-    for name, s in (("app", r["app"]), ("floor", r["floor_process"])):
+    rows = [("app", r["app"]), ("floor", r["floor_process"])]
+    if "baseline" in r:
+        rows.append(("baseline", r["baseline"]))
+    for name, s in rows:
         print(f"{name:8} {s['ready_ms']['median']:>9.1f} {s['ready_ms']['min']:>7.1f} "
               f"{s['ready_ms']['max']:>7.1f} {s['rss_mb_median']:>8.1f} "
               f"{s['pss_mb_median']:>8.1f}")
@@ -175,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle", type=float, default=2.0,
                     help="seconds idle at the window before memory is read (default 2)")
     ap.add_argument("--platform", choices=("offscreen", "xvfb"), default="offscreen")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="also time the app of another checkout (e.g. `git archive REV | tar "
+                         "-x -C DIR`), alternating with the others")
     ap.add_argument("--quick", action="store_true", help="5 runs each, no import profile")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
