@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import (
@@ -45,7 +45,6 @@ from agent_desktop import __version__
 from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
-from agent_desktop.session.client import ApiClient
 from agent_desktop.session.credentials import NOT_REMEMBERED, CredentialStore, StoreResult
 from agent_desktop.session.events import EventStream
 from agent_desktop.session.heartbeat import Heartbeat
@@ -60,6 +59,11 @@ from agent_desktop.ui.main_window import MainWindow
 from agent_desktop.ui.settings_dialog import SettingsDialog, pin_device
 from agent_desktop.ui.team_window import TeamWindow
 from agent_desktop.ui.tray import Tray
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from agent_desktop.session.client import ApiClient
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -100,6 +104,23 @@ def default_registrar(server_url: str) -> str:
     """The server's host with the standard SIP port (the demo's Asterisk sits beside it)."""
     host = urlsplit(server_url if "://" in server_url else "http://" + server_url).hostname
     return f"{host or '127.0.0.1'}:{SIP_PORT}"
+
+
+def make_client(server_url: str) -> ApiClient:
+    """The API client of a login (requests is imported here, or earlier by `prewarm`)."""
+    from agent_desktop.session.client import ApiClient
+
+    return ApiClient(server_url, client_version=f"agent-desktop/{__version__}")
+
+
+def prewarm(parent: QObject | None = None) -> None:
+    """Import, on a worker thread, what the first login needs and the login window does not
+    (requests and the API client: ~70 ms), so that neither the start nor the click pays it."""
+    import importlib
+
+    run_in_worker(lambda: importlib.import_module("agent_desktop.session.client"),
+                  on_success=lambda _: None,
+                  on_failure=lambda exc: log.warning("prewarm failed: %s", exc), parent=parent)
 
 
 def terminal_id() -> str:
@@ -327,6 +348,8 @@ class AgentApp(QObject):
             self._open_team_view(client, result)
             return
         self._agent_number = result.agent.number
+        # SIP first: the REGISTER is on its way while the main window is built (~20 ms).
+        self._start_sip(result)
 
         if self.window is None:
             self.window = self._make_window(self.machine, client)
@@ -351,7 +374,6 @@ class AgentApp(QObject):
             self.window.show_info(outcome.stored.message)
         else:
             self.window.show_info(tr("Logged in."))
-        self._start_sip(result)
         self.login_window.hide()
         self.window.show()
         self.window.raise_()
@@ -975,7 +997,7 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     login.prefill(server=args.server, team=args.team, agent=args.agent)
     seat = AgentApp(
         login_window=login, machine=machine, store=store,
-        client_factory=lambda url: ApiClient(url, client_version=f"agent-desktop/{__version__}"),
+        client_factory=make_client,
         engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
         sip_unavailable_reason=sip_reason, quit_app=quit_app,
         history=history, screen_pop=screen_pop, recordings_dir=recordings,
@@ -983,11 +1005,53 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)
-    seat.probe_store()
     return seat
 
 
-def run_gui(args: argparse.Namespace) -> int:
+@dataclass
+class Gui:
+    """What `build_gui` made: the application, the seat and its windows (not yet shown)."""
+
+    app: Any  # QApplication
+    seat: AgentApp
+    login: LoginWindow
+    engine: Any
+    tick: QTimer
+    single: Any  # instance.SingleInstance
+    tray: Any  # ui.tray.Tray | None
+    request: dict[str, Any] | None  # what this launch asked for (a link, --dial …)
+
+
+#: Benchmarks set this: "1" prints READY_MARKER on stdout once the login window is shown and the
+#: event loop first goes idle; "exit" also quits then (bench/cold_start.py).
+BENCH_READY_ENV = "AGENT_DESKTOP_BENCH_READY"
+READY_MARKER = "agent-desktop: ready"
+
+
+def when_idle_and_shown(window: QWidget, callback: Callable[[], None]) -> None:
+    """Call `callback` once: the first time the event loop is about to block (nothing left to
+    do) while `window` is exposed on screen."""
+    from PySide6.QtCore import QAbstractEventDispatcher
+
+    dispatcher = QAbstractEventDispatcher.instance()
+    assert dispatcher is not None, "needs a QCoreApplication"
+    fired = False
+
+    def check() -> None:
+        nonlocal fired
+        handle = window.windowHandle()
+        if fired or handle is None or not handle.isExposed():
+            return
+        fired = True
+        dispatcher.aboutToBlock.disconnect(check)
+        callback()
+
+    dispatcher.aboutToBlock.connect(check)
+
+
+def build_gui(args: argparse.Namespace) -> Gui | None:
+    """Engine, session layer, windows and tray, wired; the login window is not shown yet.
+    None when another app of this user is running and took this launch's request."""
     from PySide6.QtWidgets import QApplication
 
     from agent_desktop import instance
@@ -1001,7 +1065,7 @@ def run_gui(args: argparse.Namespace) -> int:
     single = instance.SingleInstance()
     if not single.claim():
         if instance.send_to_running(request):
-            return 0  # the running app does it
+            return None  # the running app does it
         log.warning("another app holds the instance socket but does not answer; starting")
     seat = build_seat(args, quit_app=app.quit)
     single.request.connect(seat.handle_request)
@@ -1013,22 +1077,44 @@ def run_gui(args: argparse.Namespace) -> int:
     else:
         log.info("no system tray on this desktop: no tray icon")
 
+    def shown() -> None:  # once the login window is up and the loop idle: the rest, off-thread
+        seat.probe_store()
+        prewarm(seat)
+
+    when_idle_and_shown(seat.login_window, shown)
+
     # Ctrl+C in the terminal quits cleanly; a timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: seat.request_quit())
     tick = QTimer()
     tick.start(250)
     tick.timeout.connect(lambda: None)
+    return Gui(app=app, seat=seat, login=seat.login_window, engine=seat.engine, tick=tick,
+               single=single, tray=tray, request=request)
 
-    if args.minimized and tray is not None:
+
+def run_gui(args: argparse.Namespace) -> int:
+    gui = build_gui(args)
+    if gui is None:
+        return 0
+    app, seat, login = gui.app, gui.seat, gui.login
+    bench = os.environ.get(BENCH_READY_ENV, "")
+    if bench:
+        def ready() -> None:
+            print(READY_MARKER, flush=True)
+            if bench == "exit":
+                seat.request_quit()
+
+        when_idle_and_shown(login, ready)
+    if args.minimized and gui.tray is not None:
         log.info("started in the tray")
     elif args.minimized:
-        seat.login_window.showMinimized()
+        login.showMinimized()
     else:
-        seat.login_window.show()
-    if request is not None:
-        seat.handle_request(request)  # e.g. a link that started the app: dialled after login
+        login.show()
+    if gui.request is not None:
+        seat.handle_request(gui.request)  # e.g. a link that started the app: after login
     rc = app.exec()
-    single.close()
+    gui.single.close()
     seat.finish()  # idempotent: the engine is down before the QApplication goes
     log.info("agent desktop exits (%s)", rc)
     return int(rc)

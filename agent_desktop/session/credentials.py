@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.backends import fail, null
-from keyring.errors import KeyringError
+from typing import TYPE_CHECKING
 
 from .messages import tr
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+# keyring is imported where it is used (its import and backend discovery cost tens of ms and
+# megabytes that the login window does not need; the app asks it from a worker thread).
 
 log = logging.getLogger("agent_desktop.session.credentials")
 
@@ -43,6 +45,9 @@ class CredentialStore:
         self._works: bool | None = None
 
     def _keyring(self) -> KeyringBackend | None:
+        import keyring
+        from keyring.backends import fail, null
+
         backend = self._backend if self._backend is not None else keyring.get_keyring()
         # The fail backend raises, the null one silently drops: neither remembers anything.
         if isinstance(backend, fail.Keyring | null.Keyring):
@@ -58,6 +63,8 @@ class CredentialStore:
         key = credential_key(server, team, agent)
         backend = self._keyring()
         if backend is not None:
+            from keyring.errors import KeyringError
+
             try:
                 backend.set_password(SERVICE, key, password)
             except KeyringError as exc:
@@ -78,6 +85,8 @@ class CredentialStore:
         backend = self._keyring()
         if backend is None:
             return None
+        from keyring.errors import KeyringError
+
         try:
             return backend.get_password(SERVICE, key)
         except KeyringError as exc:
@@ -90,6 +99,8 @@ class CredentialStore:
         backend = self._keyring()
         if backend is None:
             return
+        from keyring.errors import KeyringError
+
         # Nothing stored (PasswordDeleteError) or no store: forgotten either way.
         with contextlib.suppress(KeyringError):
             backend.delete_password(SERVICE, key)

@@ -19,12 +19,14 @@ import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from . import errors as e
-from .client import ApiClient
+
+if TYPE_CHECKING:
+    from .client import ApiClient  # requests: imported when the first client is made
 
 log = logging.getLogger("agent_desktop.session.events")
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from . import errors as e
-from .client import ApiClient
 from .models import HeartbeatReply
 from .worker import run_in_worker
+
+if TYPE_CHECKING:
+    from .client import ApiClient  # requests: imported when the first client is made
 
 log = logging.getLogger("agent_desktop.session.heartbeat")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -33,7 +34,6 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.history import HistoryStore
 from agent_desktop.session import errors as e
-from agent_desktop.session.client import ApiClient
 from agent_desktop.session.messages import tr, user_message
 from agent_desktop.session.models import Agent, Group, Me, PauseReason
 from agent_desktop.session.state import (
@@ -52,6 +52,9 @@ from agent_desktop.ui.call_panel import CallPanel
 from agent_desktop.ui.dialpad import DialPad
 from agent_desktop.ui.history import HistoryView
 from agent_desktop.ui.ink import ink
+
+if TYPE_CHECKING:
+    from agent_desktop.session.client import ApiClient
 
 log = logging.getLogger("agent_desktop.ui.main")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QDate
 from PySide6.QtGui import QFontDatabase
@@ -31,11 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent_desktop.session.client import ApiClient
 from agent_desktop.session.messages import tr, user_message
 from agent_desktop.session.models import Usage
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.ui.ink import ink
+
+if TYPE_CHECKING:
+    from agent_desktop.session.client import ApiClient
 
 log = logging.getLogger("agent_desktop.ui.team_admin")
 

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence
@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.session.board import Activity, BoardRow, Presence, TeamBoard
-from agent_desktop.session.client import ApiClient
 from agent_desktop.session.errors import ProtocolError
 from agent_desktop.session.messages import tr, user_message
 from agent_desktop.session.models import (
@@ -54,6 +53,9 @@ from agent_desktop.session.worker import run_in_worker
 from agent_desktop.ui.ink import ink
 from agent_desktop.ui.team_admin import TeamAdminDialog
 from agent_desktop.ui.team_board import BoardModel, BoardView, duration
+
+if TYPE_CHECKING:
+    from agent_desktop.session.client import ApiClient
 
 log = logging.getLogger("agent_desktop.ui.team")
 
