@@ -794,9 +794,10 @@ class AgentApp(QObject):
 
     def _drop_session(self) -> None:
         self._stop_session_workers()
-        for obj in (self.heartbeat, self.stream):
-            if obj is not None:
-                obj.deleteLater()
+        if self.heartbeat is not None:
+            self.heartbeat.deleteLater()
+        if self.stream is not None:
+            self.stream.dispose()  # deleted when its reader is done; nothing waits for it
         self.heartbeat = None
         self.stream = None
 

@@ -223,8 +223,10 @@ class EventStream(QObject):
                                         name="event-stream", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 2.0) -> None:
-        """End the stream now: closes the connection under the reader's feet and joins it."""
+    def stop(self, timeout_s: float = 0.0) -> None:
+        """End the stream now: closes the connection under the reader's feet. The reader
+        thread ends on its own (`finished`); nothing waits for it unless `timeout_s` > 0
+        (a reader still connecting cannot be cut short: waiting would freeze the caller)."""
         self._stopped_by_caller = True
         self._stop.set()
         self._wake.set()
@@ -232,10 +234,19 @@ class EventStream(QObject):
             response = self._response
         if response is not None:
             _abort(response)
-        if self._thread is not None:
+        if self._thread is not None and timeout_s > 0:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.warning("event stream reader did not stop within %.1f s", timeout_s)
+
+    def dispose(self) -> None:
+        """Stop, and delete this object once its reader has finished (never under its feet:
+        the reader still hands its last words to this object)."""
+        self.stop()
+        if self.running:
+            self.finished.connect(self.deleteLater)
+        else:
+            self.deleteLater()
 
     def reconnect_now(self) -> None:
         """Drop the current connection and reconnect at once (e.g. the network changed)."""

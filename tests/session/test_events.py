@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ def streams() -> Iterator[list[EventStream]]:
     made: list[EventStream] = []
     yield made
     for s in made:
-        s.stop()
+        s.stop(timeout_s=2.0)
 
 
 def test_real_events_arrive_on_the_gui_thread(qtbot: QtBot, server: LiveServer,
@@ -177,7 +178,7 @@ def test_unknown_types_multiline_data_comments_and_prompt_stop(
     assert fake.request_headers[-1]["Last-Event-ID"] == "3"
     qtbot.waitUntil(lambda: stream.last_event_id == 9, timeout=3000)
     started = time.monotonic()
-    stream.stop()
+    stream.stop(timeout_s=2.0)  # the connection is cut under the reader: it ends at once
     assert time.monotonic() - started < 1.0
     assert not stream.running
     hold.set()
@@ -195,8 +196,8 @@ def test_network_errors_reconnect_with_backoff(qtbot: QtBot,
     stream.start()
     qtbot.waitUntil(lambda: len(lost) >= 3, timeout=10_000)
     assert stream.running  # still trying
-    stream.stop()
-    assert not stream.running
+    stream.stop()  # returns at once; the reader ends on its own
+    qtbot.waitUntil(lambda: not stream.running, timeout=3000)
 
 
 def test_sse_parser_follows_the_spec() -> None:
@@ -213,3 +214,22 @@ def test_sse_parser_follows_the_spec() -> None:
 def test_split_lines_handles_every_line_ending_across_chunks() -> None:
     chunks = [b"a\r", b"\nb\rc\n", b"d\r", "e\u2028".encode(), b"\n\n"]
     assert list(split_lines(chunks)) == ["a", "b", "c", "d", "e\u2028", ""]
+
+
+@pytest.mark.usefixtures("qapp")
+def test_stop_never_waits_for_a_reader_that_is_still_connecting(
+        qtbot: QtBot, streams: list[EventStream]) -> None:
+    """A server that accepts but never answers: stop() returns at once (it used to wait 2 s
+    on the GUI thread), and dispose() deletes the stream only when its reader is done."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        client = ApiClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=(0.5, 1.0))
+        client._token = "x"
+        stream = EventStream(client, last_event_id=5, read_timeout_s=1.0)
+        stream.start()
+        qtbot.waitUntil(lambda: stream.running, timeout=1000)
+        started = time.monotonic()
+        with qtbot.waitSignal(stream.destroyed, timeout=5000):
+            stream.dispose()
+            assert time.monotonic() - started < 0.05
