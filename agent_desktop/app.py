@@ -41,7 +41,7 @@ from PySide6.QtCore import (
     qInstallMessageHandler,
 )
 
-from agent_desktop import __version__
+from agent_desktop import __version__, autostart
 from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
@@ -620,7 +620,13 @@ class AgentApp(QObject):
         if store is None:
             return
         path, fmt = store.fileName(), store.format()
-        run_in_worker(lambda: s.save(QSettings(path, fmt)), on_success=lambda _: None,
+
+        def save() -> None:
+            s.save(QSettings(path, fmt))
+            if s.start_at_login != autostart.is_enabled() or s.start_at_login:
+                autostart.set_enabled(s.start_at_login, minimized=s.start_minimized)
+
+        run_in_worker(save, on_success=lambda _: None,
                       on_failure=lambda exc: self.window.show_info(
                           tr("Settings could not be saved: {why}").format(why=exc))
                       if self.window is not None else None, parent=self)
@@ -1106,9 +1112,10 @@ def run_gui(args: argparse.Namespace) -> int:
                 seat.request_quit()
 
         when_idle_and_shown(login, ready)
-    if args.minimized and gui.tray is not None:
+    minimized = args.minimized or seat.settings.start_minimized
+    if minimized and gui.tray is not None:
         log.info("started in the tray")
-    elif args.minimized:
+    elif minimized:
         login.showMinimized()
     else:
         login.show()

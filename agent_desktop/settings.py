@@ -61,6 +61,8 @@ class AppSettings:
     screen_pop: ScreenPopSettings = field(default_factory=ScreenPopSettings)
     language: str = "system"
     theme: Theme = Theme.SYSTEM
+    start_at_login: bool = False
+    start_minimized: bool = False
 
     @classmethod
     def load(cls, q: QSettings) -> AppSettings:
@@ -78,6 +80,8 @@ class AppSettings:
             screen_pop=ScreenPopSettings.load(q),
             language=language if language in LANGUAGES else "system",
             theme=theme,
+            start_at_login=_flag(q, "start/at_login", False),
+            start_minimized=_flag(q, "start/minimized", False),
         )
 
     def save(self, q: QSettings) -> None:
@@ -89,6 +93,8 @@ class AppSettings:
         self.screen_pop.save(q)
         q.setValue("ui/language", self.language)
         q.setValue("ui/theme", self.theme.value)
+        q.setValue("start/at_login", self.start_at_login)
+        q.setValue("start/minimized", self.start_minimized)
         q.sync()
 
     def with_audio(self, **kinds: str) -> AppSettings:

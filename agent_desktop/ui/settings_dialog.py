@@ -63,7 +63,7 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._audio_tab(), tr("Audio"))
         self.tabs.addTab(self._calls_tab(), tr("Calls"))
-        self.tabs.addTab(self._looks_tab(), tr("Appearance"))
+        self.tabs.addTab(self._looks_tab(), tr("General"))
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
             | QDialogButtonBox.StandardButton.Cancel)
@@ -175,6 +175,12 @@ class SettingsDialog(QDialog):
             self.theme_box.addItem(text, theme.value)
         form.addRow(tr("&Language:"), self.language_box)
         form.addRow(tr("&Theme:"), self.theme_box)
+        self.start_at_login_box = QCheckBox(tr("Start when I log in to this computer"))
+        self.start_at_login_box.setAccessibleName(tr("Start at login"))
+        self.start_minimized_box = QCheckBox(tr("Start in the tray"))
+        self.start_minimized_box.setAccessibleName(tr("Start minimized"))
+        form.addRow(tr("Start:"), self.start_at_login_box)
+        form.addRow("", self.start_minimized_box)
         note = QLabel(tr("A new language shows after the app is restarted."))
         note.setStyleSheet(f"color: {ink('muted')};")
         form.addRow(note)
@@ -222,6 +228,8 @@ class SettingsDialog(QDialog):
         self.pop_template.setText(s.screen_pop.template)
         self.language_box.setCurrentIndex(max(0, self.language_box.findData(s.language)))
         self.theme_box.setCurrentIndex(max(0, self.theme_box.findData(s.theme.value)))
+        self.start_at_login_box.setChecked(s.start_at_login)
+        self.start_minimized_box.setChecked(s.start_minimized)
 
     def value(self) -> AppSettings:
         audio = AudioChoice(*(str(self.device_boxes[k].currentData() or "") for k in KINDS))
@@ -234,6 +242,8 @@ class SettingsDialog(QDialog):
                                          PopWhen(self.pop_when.currentData())),
             language=str(self.language_box.currentData()),
             theme=Theme(self.theme_box.currentData()),
+            start_at_login=self.start_at_login_box.isChecked(),
+            start_minimized=self.start_minimized_box.isChecked(),
         )
 
     # ----------------------------------------------------------------- actions

@@ -151,3 +151,19 @@ def test_tray_icon_on_a_real_x_server(tmp_path: Path) -> None:
         trayer.wait(5)
         xvfb.terminate()
         xvfb.wait(5)
+
+
+def test_start_at_login_writes_and_removes_the_autostart_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_desktop import autostart
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert not autostart.is_enabled()
+    autostart.set_enabled(True, minimized=True)
+    entry = (tmp_path / "autostart" / "agent-desktop.desktop").read_text()
+    assert "--minimized %u" in entry
+    assert "-m agent_desktop" in entry
+    assert "x-scheme-handler/tel;" in entry
+    assert autostart.is_enabled()
+    autostart.set_enabled(False)
+    assert not autostart.is_enabled()
