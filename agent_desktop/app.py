@@ -50,7 +50,7 @@ from agent_desktop.session.events import EventStream
 from agent_desktop.session.heartbeat import Heartbeat
 from agent_desktop.session.messages import tr
 from agent_desktop.session.models import LoginResult, Me
-from agent_desktop.session.state import AgentStateMachine
+from agent_desktop.session.state import AgentStateMachine, Network
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.settings import AppSettings, apply_theme
 from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
@@ -333,7 +333,7 @@ class AgentApp(QObject):
         state_version = result.agent.state_version if result.agent else 0
         self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
                                    state_version=state_version, parent=self)
-        self.heartbeat.beat_ok.connect(self.machine.heartbeat_ok)
+        self.heartbeat.beat_ok.connect(self._beat_ok)
         self.heartbeat.beat_failed.connect(self.machine.heartbeat_failed)
         self.heartbeat.session_ended.connect(self._session_over)
         self.heartbeat.refetch_needed.connect(lambda _v: self.refetch())
@@ -377,6 +377,13 @@ class AgentApp(QObject):
         self.login_window.hide()
         self.window.show()
         self.window.raise_()
+
+    def _beat_ok(self, reply: Any) -> None:
+        was_lost = self.machine.state.network is Network.UNREACHABLE
+        self.machine.heartbeat_ok(reply)
+        if was_lost and self.stream is not None:
+            # The server is back: the event stream need not sit out its backoff (up to 30 s).
+            self.stream.reconnect_now()
 
     def _open_team_view(self, client: ApiClient, result: LoginResult) -> None:
         """A team admin without an agent seat: the team view alone."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.app import AgentApp, build_seat, install_qt_logging, parse_args
+from agent_desktop.instance import SingleInstance
 from agent_desktop.session.board import Activity
 from agent_desktop.session.state import Availability, Network, Session, Sip
 from pbx.sandbox import AsteriskSandbox
@@ -213,6 +216,8 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     answer_in_ring_window(qtbot, lab, seat, out)
     lab.pstn.send_tone(out["call"], CALLER_TONE)
     session_before = machine.state.session_id
+    assert seat.stream is not None
+    connections = seat.stream.connections
     lab.server.stop()
     stopped = time.monotonic()
     wait(qtbot, lambda: machine.state.network is Network.UNREACHABLE, 30_000)
@@ -224,6 +229,8 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     assert caller["present"] == caller["blocks"] >= 36, caller
     lab.server.start()
     wait(qtbot, lambda: machine.state.network is Network.REACHABLE, 30_000)
+    # ... and the event stream follows at once (not after its backoff).
+    wait(qtbot, lambda: seat.stream is not None and seat.stream.connections > connections)
     assert machine.state.session is Session.ACTIVE
     assert machine.state.session_id == session_before  # resumed, not a new login
     qtbot.mouseClick(window.call_panel.hangup_button, Qt.MouseButton.LeftButton)
@@ -366,3 +373,29 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         team.stop_spy_button.click()
         lab.pstn.hangup(out["call"])
         wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
+
+
+def test_a_second_launch_makes_this_app_dial(qtbot: QtBot, lab: Lab, seat: AgentApp) -> None:
+    """`agent-desktop --dial 8002` while this app runs: it hands the number over and exits;
+    this app (registered as 8003) calls 8002, whose phone rings."""
+    name = f"agent-desktop-e2e-{os.getpid()}"
+    single = SingleInstance(name)
+    assert single.claim()
+    single.request.connect(seat.handle_request)
+    assert seat.account is not None
+    try:
+        with SipPhone("phone8002") as phone:
+            phone.register("8002", "demo", f"127.0.0.1:{lab.box.sip_port}")
+            second = subprocess.Popen(
+                [sys.executable, "-m", "agent_desktop", "--dial", "8002"],
+                env=dict(os.environ, AGENT_DESKTOP_INSTANCE=name, QT_QPA_PLATFORM="offscreen"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wait(qtbot, lambda: second.poll() is not None, 30_000)
+            assert second.returncode == 0
+            wait(qtbot, lambda: phone.events("incoming"))
+            ring = phone.events("incoming")[0]
+            assert ring["caller_id"]["number"] == "8003"
+            phone.hangup(ring["call"])
+            wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
+    finally:
+        single.close()
