@@ -221,9 +221,9 @@ class AgentApp(QObject):
         """Ask the keyring (may block on D-Bus) off the GUI thread whether it remembers."""
         run_in_worker(lambda: self.store.backend_name,
                       on_success=lambda name: self.login_window.set_remember_notice(
-                          NOT_REMEMBERED if name == "memory" else ""),
+                          tr(NOT_REMEMBERED) if name == "memory" else ""),
                       on_failure=lambda exc: self.login_window.set_remember_notice(
-                          NOT_REMEMBERED), parent=self)
+                          tr(NOT_REMEMBERED)), parent=self)
 
     # ----------------------------------------------------------------- login
 
@@ -416,7 +416,7 @@ class AgentApp(QObject):
         device = agent.device if agent else result.admin_device
         if device is None or device.kind != "internal" or device.sip is None:
             # External phone or none: nothing to register (the chip shows the device note).
-            self.machine.sip_registration("unregistered", "no SIP device")
+            self.machine.sip_registration("unregistered", tr("no SIP device"))
             return
         if self.engine is None:
             self.machine.sip_registration(

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from agent_desktop.screenpop import ScreenPopSettings
+from agent_desktop.session.messages import tr_noop
 from agent_desktop.ui.ink import restyle
 
 log = logging.getLogger("agent_desktop.settings")
@@ -29,7 +30,8 @@ class Theme(enum.Enum):
     DARK = "dark"
 
 
-LANGUAGES = {"system": "System language", "en": "English", "zh_CN": "简体中文"}
+# Each language in its own words; "System language" is translated where it is shown.
+LANGUAGES = {"system": tr_noop("System language"), "en": "English", "zh_CN": "简体中文"}
 
 
 def _text(q: QSettings, key: str, default: str) -> str:

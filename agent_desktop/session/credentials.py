@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .messages import tr
+from .messages import tr, tr_noop
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent_desktop.session.credentials")
 
 SERVICE = "agent-desktop"
-NOT_REMEMBERED = tr("No password store is available on this computer: your password won't be "
-                    "remembered after you quit.")
+NOT_REMEMBERED = tr_noop("No password store is available on this computer: your password "
+                         "won't be remembered after you quit.")  # tr() at use
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class CredentialStore:
                 return StoreResult(True)
         self._works = False
         self._memory[key] = password
-        return StoreResult(False, NOT_REMEMBERED)
+        return StoreResult(False, tr(NOT_REMEMBERED))
 
     def load(self, server: str, team: str | None, agent: str) -> str | None:
         key = credential_key(server, team, agent)

@@ -1,82 +1,100 @@
-"""The one place that turns an error into words for the agent.
+"""The one place that turns an error into words for the agent, and the app's `tr`.
 
-Every string goes through `tr`, a no-op marker that a later Qt translation step (lupdate with
-`-tr-function-alias tr=...` or a switch to QCoreApplication.translate) can pick up; until then it
-returns its argument. Placeholders are filled *after* `tr` so translators see them.
+Every visible string goes through `tr`, which translates through Qt
+(`QCoreApplication.translate`, one context for the whole app) and returns its argument while
+no translator is installed (or no QCoreApplication exists). Placeholders are filled *after*
+`tr` so translators see them. Strings kept in module-level tables are marked with `tr_noop`
+(translated later, at use, with `tr(text)`), because a module is imported before the translator
+is installed. `scripts/translations.sh` extracts both with pyside6-lupdate
+(resources/translations/).
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import QCoreApplication
+
 from . import errors as e
 
-CONTEXT = "session"
+# lupdate gives a free function's tr() the empty context, so that is the app's one context.
+CONTEXT = ""
 
 
 def tr(source: str, disambiguation: str | None = None) -> str:
-    """Mark `source` for translation (context `session`); today it returns it unchanged."""
-    del disambiguation
+    """`source` in the user's language (the source itself when there is no translation)."""
+    return QCoreApplication.translate(CONTEXT, source, disambiguation)
+
+
+def tr_noop(source: str) -> str:
+    """Mark `source` for extraction only; translate it with `tr(source)` where it is shown."""
     return source
 
 
 _BY_CODE: dict[str, str] = {
     # login
-    "bad_credentials": tr("Wrong team, agent number or password."),
-    "rate_limited": tr("Too many failed attempts. Wait {wait} and try again."),
-    "not_an_agent": tr("This account has no agent seat; log in with an agent number."),
+    "bad_credentials": tr_noop("Wrong team, agent number or password."),
+    "rate_limited": tr_noop("Too many failed attempts. Wait {wait} and try again."),
+    "not_an_agent": tr_noop("This account has no agent seat; log in with an agent number."),
     # the session is over
-    "session_expired": tr(
+    "session_expired": tr_noop(
         "You were logged out: no contact with the server for too long (timeout)."),
-    "session_revoked": tr("A team admin logged you out{because}."),
-    "session_replaced": tr("You logged in again on this computer; this window was logged out."),
-    "session_ended": tr("You are logged out."),
-    "invalid_token": tr("Your session is no longer valid. Log in again."),
-    "unauthenticated": tr("You are not logged in."),
-    "forbidden": tr("You are not allowed to do this."),
+    "session_revoked": tr_noop("A team admin logged you out{because}."),
+    "session_replaced": tr_noop(
+        "You logged in again on this computer; this window was logged out."),
+    "session_ended": tr_noop("You are logged out."),
+    "invalid_token": tr_noop("Your session is no longer valid. Log in again."),
+    "unauthenticated": tr_noop("You are not logged in."),
+    "forbidden": tr_noop("You are not allowed to do this."),
     # devices and membership
-    "device_fixed": tr("Your phone is set by your team admin and cannot be changed."),
-    "device_not_selectable": tr("You cannot choose a phone number with this account."),
-    "device_required": tr("Enter the number of the phone you want to use."),
-    "device_in_use": tr("Another agent is using this phone number."),
-    "no_device_at_ip": tr(
+    "device_fixed": tr_noop("Your phone is set by your team admin and cannot be changed."),
+    "device_not_selectable": tr_noop("You cannot choose a phone number with this account."),
+    "device_required": tr_noop("Enter the number of the phone you want to use."),
+    "device_in_use": tr_noop("Another agent is using this phone number."),
+    "no_device_at_ip": tr_noop(
         "No phone is registered from this computer. To use this app as your phone, enter its "
         "phone number and phone password, then log in."),
-    "no_device": tr("You have no phone yet, so you cannot check in."),
-    "checked_in": tr("Check out of your queues before changing the phone."),
-    "static_member": tr("You are a permanent member of this queue and cannot check out."),
-    "not_member": tr("You are not a member of this queue."),
-    "group_not_found": tr("This queue does not exist (any more)."),
-    "agent_not_found": tr("No such agent."),
-    "device_not_found": tr("No such phone number."),
-    "terminal_not_found": tr("That workstation is not logged in."),
-    "team_not_found": tr("No such team."),
-    "unknown_pause_reason": tr("This pause reason is not one of your team's."),
-    "not_in_wrapup": tr("You are not in wrap-up."),
-    "pbx_unavailable": tr("The phone system is unreachable. Try again in a moment."),
+    "no_device": tr_noop("You have no phone yet, so you cannot check in."),
+    "checked_in": tr_noop("Check out of your queues before changing the phone."),
+    "static_member": tr_noop("You are a permanent member of this queue and cannot check out."),
+    "not_member": tr_noop("You are not a member of this queue."),
+    "group_not_found": tr_noop("This queue does not exist (any more)."),
+    "agent_not_found": tr_noop("No such agent."),
+    "device_not_found": tr_noop("No such phone number."),
+    "terminal_not_found": tr_noop("That workstation is not logged in."),
+    "team_not_found": tr_noop("No such team."),
+    "unknown_pause_reason": tr_noop("This pause reason is not one of your team's."),
+    "not_in_wrapup": tr_noop("You are not in wrap-up."),
+    "pbx_unavailable": tr_noop("The phone system is unreachable. Try again in a moment."),
     # client-side
-    e.NET_REFUSED: tr("Can't reach the call-center server at {server}: nothing answers there."),
-    e.NET_DNS: tr("Can't reach the call-center server at {server}: the name is unknown."),
-    e.NET_TIMEOUT: tr("Can't reach the call-center server at {server}: it does not answer."),
-    e.NET_TLS: tr("Can't reach the call-center server at {server}: its security certificate "
-                  "is not trusted."),
-    e.NET_OTHER: tr("Can't reach the call-center server at {server}."),
-    e.NET_BAD_URL: tr("“{server}” is not a server address. It looks like https://host:port."),
-    e.PROTO_NOT_SERVER: tr("{server} does not look like a call-center server. Check the address."),
-    e.PHONE_REJECTED: tr("The phone system refused this phone number and phone password."),
-    e.PHONE_UNREACHABLE: tr("The phone system does not answer, so this app could not register "
-                            "as your phone. Try again in a moment."),
+    e.NET_REFUSED: tr_noop(
+        "Can't reach the call-center server at {server}: nothing answers there."),
+    e.NET_DNS: tr_noop(
+        "Can't reach the call-center server at {server}: the name is unknown."),
+    e.NET_TIMEOUT: tr_noop(
+        "Can't reach the call-center server at {server}: it does not answer."),
+    e.NET_TLS: tr_noop("Can't reach the call-center server at {server}: its security "
+                       "certificate is not trusted."),
+    e.NET_OTHER: tr_noop("Can't reach the call-center server at {server}."),
+    e.NET_BAD_URL: tr_noop(
+        "“{server}” is not a server address. It looks like https://host:port."),
+    e.PROTO_NOT_SERVER: tr_noop(
+        "{server} does not look like a call-center server. Check the address."),
+    e.PHONE_REJECTED: tr_noop("The phone system refused this phone number and phone password."),
+    e.PHONE_UNREACHABLE: tr_noop("The phone system does not answer, so this app could not "
+                                 "register as your phone. Try again in a moment."),
 }
 
 _BY_KIND: list[tuple[type[e.ApiError], str]] = [
-    (e.NetworkError, tr("Can't reach the call-center server at {server}.")),
-    (e.ProtocolError, tr("The server at {server} gave an answer this app does not understand. "
-                         "Check the address, or tell your administrator.")),
-    (e.RateLimitedError, tr("The server is busy. Wait {wait} and try again.")),
-    (e.ServiceUnavailableError, tr("The call-center server has a problem. Try again in a moment.")),
-    (e.AuthenticationError, tr("You are not logged in.")),
-    (e.ForbiddenError, tr("You are not allowed to do this.")),
-    (e.NotFoundError, tr("Not found.")),
-    (e.ConflictError, tr("This is not possible right now.")),
-    (e.InvalidRequestError, tr("The server refused the request.")),
+    (e.NetworkError, tr_noop("Can't reach the call-center server at {server}.")),
+    (e.ProtocolError, tr_noop("The server at {server} gave an answer this app does not "
+                              "understand. Check the address, or tell your administrator.")),
+    (e.RateLimitedError, tr_noop("The server is busy. Wait {wait} and try again.")),
+    (e.ServiceUnavailableError, tr_noop(
+        "The call-center server has a problem. Try again in a moment.")),
+    (e.AuthenticationError, tr_noop("You are not logged in.")),
+    (e.ForbiddenError, tr_noop("You are not allowed to do this.")),
+    (e.NotFoundError, tr_noop("Not found.")),
+    (e.ConflictError, tr_noop("This is not possible right now.")),
+    (e.InvalidRequestError, tr_noop("The server refused the request.")),
 ]
 
 
@@ -98,6 +116,7 @@ def user_message(error: BaseException) -> str:
         template = next((t for cls, t in _BY_KIND if isinstance(error, cls)), None)
     if template is None:
         return tr("Something went wrong ({code}).").format(code=error.code)
+    template = tr(template)
     because = ""
     if error.code == "session_revoked" and error.detail and error.detail != error.title:
         because = tr(": “{reason}”").format(reason=error.detail)

@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.history import INCOMING, HistoryEntry, HistoryStore
-from agent_desktop.session.messages import tr
+from agent_desktop.session.messages import tr, tr_noop
 from agent_desktop.ui.ink import ink
 
 SEARCH_DELAY_MS = 200
-COLUMNS = (tr("When"), tr("Call"), tr("Number"), tr("Name"), tr("Queue"), tr("Duration"))
+COLUMNS = (tr_noop("When"), tr_noop("Call"), tr_noop("Number"), tr_noop("Name"),
+           tr_noop("Queue"), tr_noop("Duration"))  # tr() at use
 NUMBER_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -79,7 +80,7 @@ class HistoryView(QWidget):
         self.list = _List()
         self.list.setAccessibleName(tr("Call history"))
         self.list.setColumnCount(len(COLUMNS))
-        self.list.setHeaderLabels(list(COLUMNS))
+        self.list.setHeaderLabels([tr(c) for c in COLUMNS])
         self.list.setRootIsDecorated(False)
         self.list.setUniformRowHeights(True)
         self.list.setAlternatingRowColors(True)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.history import HistoryStore
 from agent_desktop.session import errors as e
-from agent_desktop.session.messages import tr, user_message
+from agent_desktop.session.messages import tr, tr_noop, user_message
 from agent_desktop.session.models import Agent, Group, Me, PauseReason
 from agent_desktop.session.state import (
     AgentState,
@@ -59,10 +59,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent_desktop.ui.main")
 
 GREEN, AMBER, RED, GREY, BLUE = "#1e7b34", "#9a6700", "#b42318", "#5f6b7a", "#1f5fbf"
-STATIC_TOOLTIP = tr("static member: always in the queue")
-_END_WORDS = {"session_expired": tr("timeout"), "session_revoked": tr("forced"),
-              "session_replaced": tr("replaced by a new login on this computer"),
-              "session_ended": tr("logout")}
+# Module-level texts are only marked here (a translator comes later): tr() at use.
+STATIC_TOOLTIP = tr_noop("static member: always in the queue")
+_END_WORDS = {"session_expired": tr_noop("timeout"), "session_revoked": tr_noop("forced"),
+              "session_replaced": tr_noop("replaced by a new login on this computer"),
+              "session_ended": tr_noop("logout")}
 
 
 class Chip(QLabel):
@@ -154,8 +155,8 @@ class GroupRow(QWidget):
             self.box.setEnabled(False)
             # Words, not a lock emoji: many workstations lack an emoji font.
             self.box.setText(tr("{name} (static)").format(name=group.name))
-            self.setToolTip(STATIC_TOOLTIP)
-            self.box.setToolTip(STATIC_TOOLTIP)
+            self.setToolTip(tr(STATIC_TOOLTIP))
+            self.box.setToolTip(tr(STATIC_TOOLTIP))
             self.state_label.setText(tr("always in the queue"))
         else:
             self.box.setEnabled(True)
@@ -552,7 +553,7 @@ class MainWindow(QMainWindow):
         self.call_button.setToolTip(tip)
         self.number_edit.setToolTip(tip)
         if s.session is Session.ENDED and s.ended is not None:
-            word = _END_WORDS.get(s.ended.code, s.ended.code)
+            word = tr(_END_WORDS.get(s.ended.code, s.ended.code))
             if s.ended.code == "session_revoked" and (s.ended.by or s.ended.detail):
                 word = tr("forced by {by}: {why}").format(by=s.ended.by or tr("a team admin"),
                                                           why=s.ended.detail or "-")

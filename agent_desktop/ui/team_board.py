@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_desktop.session.board import Activity, BoardRow, NeedsRefetch, Presence, TeamBoard
-from agent_desktop.session.messages import tr
+from agent_desktop.session.messages import tr, tr_noop
 from agent_desktop.session.models import Board
 from agent_desktop.ui.ink import is_dark
 
@@ -92,13 +92,13 @@ def duration(seconds: float) -> str:
 
 # Status filters: (label, predicate)
 STATUS_FILTERS: tuple[tuple[str, Callable[[BoardRow], bool]], ...] = (
-    ("All agents", lambda r: True),
-    ("Logged in", lambda r: r.logged_in),
-    ("Ready", lambda r: r.presence is Presence.READY and r.activity is Activity.IDLE),
-    ("On a call", lambda r: r.activity is not Activity.IDLE),
-    ("Paused", lambda r: r.presence is Presence.PAUSED),
-    ("Wrap-up", lambda r: r.presence is Presence.WRAPUP),
-    ("Logged out", lambda r: r.presence is Presence.LOGGED_OUT),
+    (tr_noop("All agents"), lambda r: True),
+    (tr_noop("Logged in"), lambda r: r.logged_in),
+    (tr_noop("Ready"), lambda r: r.presence is Presence.READY and r.activity is Activity.IDLE),
+    (tr_noop("On a call"), lambda r: r.activity is not Activity.IDLE),
+    (tr_noop("Paused"), lambda r: r.presence is Presence.PAUSED),
+    (tr_noop("Wrap-up"), lambda r: r.presence is Presence.WRAPUP),
+    (tr_noop("Logged out"), lambda r: r.presence is Presence.LOGGED_OUT),
 )
 
 

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from agent_desktop.session.board import Activity, BoardRow, Presence, TeamBoard
 from agent_desktop.session.errors import ProtocolError
-from agent_desktop.session.messages import tr, user_message
+from agent_desktop.session.messages import tr, tr_noop, user_message
 from agent_desktop.session.models import (
     PauseReason,
     QueueRow,
@@ -159,8 +159,9 @@ def run_action(client: ApiClient, team: str, req: ActionRequest) -> list[str]:
     return lines
 
 
-QUEUE_COLUMNS = ("Queue", "Waiting", "Longest wait", "Available", "Paused", "Busy",
-                 "Answered", "Abandoned", "Service level")
+QUEUE_COLUMNS = (tr_noop("Queue"), tr_noop("Waiting"), tr_noop("Longest wait"),
+                 tr_noop("Available"), tr_noop("Paused"), tr_noop("Busy"), tr_noop("Answered"),
+                 tr_noop("Abandoned"), tr_noop("Service level"))
 
 
 class QueuePanel(QTableWidget):
