@@ -43,6 +43,7 @@ from PySide6.QtCore import (
 
 from agent_desktop import __version__, autostart
 from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
+from agent_desktop.i18n import install_translator
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
 from agent_desktop.session.credentials import NOT_REMEMBERED, CredentialStore, StoreResult
@@ -615,6 +616,9 @@ class AgentApp(QObject):
 
     def apply_settings(self, s: AppSettings) -> None:
         """Use the settings now, and save them (off the GUI thread: a disk write)."""
+        qapp = QCoreApplication.instance()
+        if s.language != self.settings.language and qapp is not None:
+            install_translator(qapp, s.language)  # new windows and dialogs; the rest on restart
         self.settings = s
         if self.bridge is not None:
             for kind, dev in (("microphone", s.audio.microphone), ("speaker", s.audio.speaker),
@@ -969,6 +973,11 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     """Build and wire everything for a QApplication that already exists: SIP engine + audio
     bridge (or the reason they are missing), credentials, history, screen pop, login window.
     The one production wiring; the end-to-end tests use it too."""
+    settings_store = settings or QSettings("agent-desktop", "agent-desktop")
+    app_settings = AppSettings.load(settings_store)
+    qapp = QCoreApplication.instance()
+    if qapp is not None:  # before the first tr(): every text comes in the user's language
+        install_translator(qapp, app_settings.language)
     machine = AgentStateMachine()
     store = CredentialStore()
     engine: Any = None
@@ -988,8 +997,6 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
             bridge.shutdown()
         engine, bridge = None, None
 
-    settings_store = settings or QSettings("agent-desktop", "agent-desktop")
-    app_settings = AppSettings.load(settings_store)
     saved = app_settings.screen_pop
     template = saved.template if args.screen_pop_url is None else args.screen_pop_url
     when = saved.when if args.screen_pop_on is None else PopWhen(args.screen_pop_on)
