@@ -355,10 +355,8 @@
     <message>
         <location line="+15"/>
         <location filename="../../agent_desktop/ui/history.py" line="+30"/>
-        <location filename="../../agent_desktop/ui/main_window.py" line="+261"/>
-        <location line="+1"/>
         <source>Call</source>
-        <translation>呼叫</translation>
+        <translation>通话</translation>
     </message>
     <message>
         <location line="+10"/>
@@ -642,7 +640,7 @@
     </message>
     <message>
         <location line="+3"/>
-        <location filename="../../agent_desktop/ui/main_window.py" line="+17"/>
+        <location filename="../../agent_desktop/ui/main_window.py" line="+279"/>
         <source>Call history</source>
         <translation>通话记录</translation>
     </message>
@@ -1072,7 +1070,14 @@
         <translation>要拨打的号码</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+1"/>
+        <location line="+1"/>
+        <source>Call</source>
+        <comment>dial button</comment>
+        <translation>呼叫</translation>
+    </message>
+    <message>
+        <location line="+5"/>
         <source>Dial</source>
         <translation>拨号</translation>
     </message>

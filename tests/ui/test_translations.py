@@ -31,29 +31,39 @@ PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 ACCELERATOR = re.compile(r"&[^&\s]")
 
 
-def marked_strings() -> dict[str, str]:
-    """Every literal passed to tr()/tr_noop() in the app -> where it is (file:line)."""
-    found: dict[str, str] = {}
+Key = tuple[str, str]  # (source, disambiguation or "")
+
+
+def marker_calls() -> Iterator[tuple[Path, ast.Call]]:
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in MARKERS and node.args):
-                arg = node.args[0]
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.setdefault(arg.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+                    and node.func.id in MARKERS):
+                yield path, node
+
+
+def marked_strings() -> dict[Key, str]:
+    """Every literal passed to tr()/tr_noop() in the app -> where it is (file:line)."""
+    found: dict[Key, str] = {}
+    for path, node in marker_calls():
+        args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
+        if args and isinstance(args[0], str):
+            comment = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
+            found.setdefault((args[0], comment), f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 
 
-def ts_messages(path: Path) -> dict[str, tuple[str, bool]]:
-    """source -> (translation, finished) of one .ts file (the app's one context)."""
-    out: dict[str, tuple[str, bool]] = {}
+def ts_messages(path: Path) -> dict[Key, tuple[str, bool]]:
+    """(source, disambiguation) -> (translation, finished) of one .ts file (one context)."""
+    out: dict[Key, tuple[str, bool]] = {}
     for context in ET.parse(path).getroot().iter("context"):
         assert (context.findtext("name") or "") == CONTEXT, f"{path.name}: a second context"
         for m in context.iter("message"):
             t = m.find("translation")
             assert t is not None
             finished = t.get("type") not in ("unfinished", "obsolete", "vanished")
-            out[m.findtext("source") or ""] = (t.text or "", finished and bool(t.text))
+            key = (m.findtext("source") or "", m.findtext("comment") or "")
+            out[key] = (t.text or "", finished and bool(t.text))
     return out
 
 
@@ -70,15 +80,11 @@ def test_there_is_a_chinese_translation() -> None:
     assert len(marked_strings()) > 300
 
 
-def test_no_f_strings_in_tr() -> None:
-    """tr(f"…") cannot be translated: the placeholders must be filled after tr()."""
-    bad = []
-    for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in MARKERS and node.args
-                    and isinstance(node.args[0], ast.JoinedStr)):
-                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+def test_every_marked_string_can_be_extracted() -> None:
+    """tr(f"…") cannot be translated (fill placeholders after tr()), and lupdate reads the
+    disambiguation only as the second positional argument, never as a keyword."""
+    bad = [f"{path.relative_to(ROOT)}:{node.lineno}" for path, node in marker_calls()
+           if node.keywords or any(isinstance(a, ast.JoinedStr) for a in node.args)]
     assert not bad
 
 
@@ -94,7 +100,7 @@ def test_every_string_is_translated(ts: Path) -> None:
 @pytest.mark.parametrize("ts", TS_FILES, ids=lambda p: p.name)
 def test_placeholders_and_accelerators_match(ts: Path) -> None:
     wrong = []
-    for source, (text, finished) in ts_messages(ts).items():
+    for (source, _comment), (text, finished) in ts_messages(ts).items():
         if not finished:
             continue
         if Counter(PLACEHOLDER.findall(source)) != Counter(PLACEHOLDER.findall(text)):
@@ -108,8 +114,8 @@ def test_placeholders_and_accelerators_match(ts: Path) -> None:
 def test_qm_is_compiled_from_the_ts(ts: Path) -> None:
     translator = QTranslator()
     assert translator.load(str(ts.with_suffix(".qm"))), "run scripts/translations.sh"
-    stale = [s for s, (text, finished) in ts_messages(ts).items()
-             if finished and translator.translate(CONTEXT, s) != text]
+    stale = [key for key, (text, finished) in ts_messages(ts).items()
+             if finished and translator.translate(CONTEXT, key[0], key[1] or None) != text]
     assert not stale, f"the .qm is older than the .ts (run scripts/translations.sh): {stale}"
 
 
@@ -123,13 +129,16 @@ def test_chinese_at_run_time_then_english_again(qapp: QApplication,
                                                 restore_language: None) -> None:
     assert i18n.install_translator(qapp, "zh_CN") == "zh_CN"
     assert tr("Log in") == "登录"
+    assert (tr("Call"), tr("Call", "dial button")) == ("通话", "呼叫")
     # a module-level table (tr_noop) is translated at use, placeholders filled after tr()
-    assert user_message(e.ApiError(e.NET_REFUSED, server="h:1")) == (
-        "无法连接呼叫中心服务器 h:1：该地址无响应。")
+    text = user_message(e.ApiError(e.NET_REFUSED, server="h:1"))
+    assert text.startswith("无法连接呼叫中心服务器 h:1")
+    assert text.endswith("该地址无响应。")
     # Qt's own texts (qtbase_zh_CN.qm from PySide6)
     box = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
     button = box.button(QDialogButtonBox.StandardButton.Cancel)
-    assert button is not None and "取消" in button.text()
+    assert button is not None
+    assert "取消" in button.text()
     assert i18n.install_translator(qapp, "en") == "en"
     assert tr("Log in") == "Log in"
 
