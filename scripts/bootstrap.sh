@@ -16,6 +16,9 @@ APT_PACKAGES=(
   libfontconfig1 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
   libxkbcommon-x11-0 libdbus-1-3 xvfb
+  # Chinese glyphs (the zh_CN translation; docs/screenshots/*_zh_CN.png); small, unlike
+  # fonts-noto-cjk
+  fonts-wqy-microhei
 )
 
 need_apt=()
