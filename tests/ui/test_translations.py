@@ -13,15 +13,23 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QTranslator
+from PySide6.QtCore import QCoreApplication, QSettings, QTranslator
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from pytestqt.qtbot import QtBot
 
 from agent_desktop import i18n
+from agent_desktop.app import AgentApp
 from agent_desktop.session import errors as e
+from agent_desktop.session.client import ApiClient
 from agent_desktop.session.messages import CONTEXT, tr, user_message
+from agent_desktop.session.state import AgentStateMachine
+from agent_desktop.settings import AppSettings
+from agent_desktop.ui.login import LoginWindow
+from tests.ui.fakes import no_keyring
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "agent_desktop").rglob("*.py"))
@@ -153,3 +161,26 @@ def test_system_language_and_unknown_language(qapp: QApplication, restore_langua
     assert tr("Log in") == "登录"
     assert i18n.install_translator(qapp, "fr_FR") == "en"  # no French: English, not Chinese
     assert tr("Log in") == "Log in"
+
+
+def test_changing_the_language_setting_installs_the_translator(
+        qtbot: QtBot, tmp_path: Path, restore_language: None) -> None:
+    """New windows and dialogs come in the new language (the open ones after a restart)."""
+    login = LoginWindow()
+    qtbot.addWidget(login)
+    seat = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
+                    client_factory=lambda url: ApiClient(url, client_version="ui/1"),
+                    terminal="ui-i18n", quit_app=lambda: None,
+                    settings_store=QSettings(str(tmp_path / "s.ini"),
+                                             QSettings.Format.IniFormat))
+    seat.apply_settings(replace(seat.settings, language="zh_CN"))
+    assert tr("Log in") == "登录"
+    later = LoginWindow()
+    qtbot.addWidget(later)
+    assert later.windowTitle() == "坐席工作台 — 登录"
+    seat.apply_settings(replace(seat.settings, language="en"))
+    assert tr("Log in") == "Log in"
+    qtbot.waitUntil(lambda: AppSettings.load(QSettings(str(tmp_path / "s.ini"),
+                                                       QSettings.Format.IniFormat)
+                                             ).language == "en", timeout=3000)
+    seat.finish()
