@@ -4,12 +4,12 @@
 <context>
     <name></name>
     <message>
-        <location filename="../../agent_desktop/app.py" line="+349"/>
+        <location filename="../../agent_desktop/app.py" line="+377"/>
         <source>Logged in.</source>
         <translation>已登录。</translation>
     </message>
     <message>
-        <location line="+37"/>
+        <location line="+43"/>
         <source>no SIP device</source>
         <translation>没有 SIP 话机</translation>
     </message>
@@ -29,17 +29,17 @@
         <translation>{why}；正在重试</translation>
     </message>
     <message>
-        <location line="+113"/>
+        <location line="+186"/>
         <source>Settings could not be saved: {why}</source>
         <translation>无法保存设置：{why}</translation>
     </message>
     <message>
-        <location line="+344"/>
+        <location line="+353"/>
         <source>the SIP engine did not start</source>
         <translation>SIP 引擎未能启动</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/session/credentials.py" line="+25"/>
+        <location filename="../../agent_desktop/session/credentials.py" line="+27"/>
         <source>No password store is available on this computer: your password won&apos;t be remembered after you quit.</source>
         <translation>此电脑上没有可用的密码存储：退出后不会记住您的密码。</translation>
     </message>
@@ -393,11 +393,15 @@
         <location line="+2"/>
         <location filename="../../agent_desktop/ui/incoming.py" line="-58"/>
         <location line="+2"/>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="+35"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="+73"/>
         <source>Answer</source>
         <translation>接听</translation>
     </message>
     <message>
         <location line="+1"/>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="+0"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="+1"/>
         <source>Hang up</source>
         <translation>挂断</translation>
     </message>
@@ -599,7 +603,7 @@
         <location line="+1"/>
         <location filename="../../agent_desktop/ui/incoming.py" line="-9"/>
         <location filename="../../agent_desktop/ui/team_board.py" line="+381"/>
-        <location filename="../../agent_desktop/ui/team_window.py" line="+160"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="+162"/>
         <source>Queue</source>
         <translation>队列</translation>
     </message>
@@ -640,7 +644,7 @@
     </message>
     <message>
         <location line="+3"/>
-        <location filename="../../agent_desktop/ui/main_window.py" line="+279"/>
+        <location filename="../../agent_desktop/ui/main_window.py" line="+283"/>
         <source>Call history</source>
         <translation>通话记录</translation>
     </message>
@@ -674,6 +678,7 @@
         <location filename="../../agent_desktop/ui/incoming.py" line="-14"/>
         <location line="+1"/>
         <location line="+3"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="+50"/>
         <source>Incoming call</source>
         <translation>来电</translation>
     </message>
@@ -985,6 +990,7 @@
     </message>
     <message>
         <location line="+24"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="-15"/>
         <source>Agent Desktop</source>
         <translation>坐席工作台</translation>
     </message>
@@ -1029,11 +1035,13 @@
     </message>
     <message>
         <location line="+2"/>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="+2"/>
         <source>Check in to all</source>
         <translation>全部签入</translation>
     </message>
     <message>
         <location line="+1"/>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="+0"/>
         <source>Check out of all</source>
         <translation>全部签出</translation>
     </message>
@@ -1042,6 +1050,7 @@
         <location line="+2"/>
         <location line="+2"/>
         <location filename="../../agent_desktop/ui/team_window.py" line="-95"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="-40"/>
         <source>Pause</source>
         <translation>暂停</translation>
     </message>
@@ -1066,6 +1075,7 @@
     <message>
         <location line="+8"/>
         <location line="+1"/>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="+1"/>
         <source>Number to call</source>
         <translation>要拨打的号码</translation>
     </message>
@@ -1094,7 +1104,7 @@
         <translation>重新登录</translation>
     </message>
     <message>
-        <location line="+47"/>
+        <location line="+48"/>
         <source>Phone: none assigned</source>
         <translation>话机：未分配</translation>
     </message>
@@ -1114,7 +1124,7 @@
         <translation>您的来电会在外部电话（{n}）上振铃：无法从这里外呼。</translation>
     </message>
     <message>
-        <location line="+89"/>
+        <location line="+125"/>
         <location line="+80"/>
         <source>The phone is not registered.</source>
         <translation>话机未注册。</translation>
@@ -1171,14 +1181,14 @@
     </message>
     <message>
         <location line="+1"/>
-        <location filename="../../agent_desktop/ui/team_admin.py" line="+153"/>
+        <location filename="../../agent_desktop/ui/team_admin.py" line="+155"/>
         <source>Calls</source>
         <translation>通话</translation>
     </message>
     <message>
         <location line="+1"/>
-        <source>Appearance</source>
-        <translation>外观</translation>
+        <source>General</source>
+        <translation>常规</translation>
     </message>
     <message>
         <location line="+24"/>
@@ -1214,12 +1224,12 @@
     <message>
         <location line="+2"/>
         <location line="+1"/>
-        <location line="+151"/>
+        <location line="+161"/>
         <source>Test ringer</source>
         <translation>测试振铃</translation>
     </message>
     <message>
-        <location line="-125"/>
+        <location line="-135"/>
         <source>Answer calls automatically</source>
         <translation>自动接听来电</translation>
     </message>
@@ -1320,6 +1330,31 @@
     </message>
     <message>
         <location line="+1"/>
+        <source>Start when I log in to this computer</source>
+        <translation>登录此电脑时启动</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Start at login</source>
+        <translation>登录时启动</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Start in the tray</source>
+        <translation>启动时最小化到托盘</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Start minimized</source>
+        <translation>最小化启动</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Start:</source>
+        <translation>启动：</translation>
+    </message>
+    <message>
+        <location line="+2"/>
         <source>A new language shows after the app is restarted.</source>
         <translation>新语言将在重启应用后生效。</translation>
     </message>
@@ -1339,7 +1374,7 @@
         <translation>音频不可用：SIP 引擎未能启动。</translation>
     </message>
     <message>
-        <location line="+49"/>
+        <location line="+53"/>
         <source>Stop ringer</source>
         <translation>停止振铃</translation>
     </message>
@@ -1488,6 +1523,7 @@
     <message>
         <location line="+1"/>
         <location line="+24"/>
+        <location filename="../../agent_desktop/ui/tray.py" line="-1"/>
         <source>Ready</source>
         <translation>就绪</translation>
     </message>
@@ -1860,6 +1896,46 @@
         <location line="+2"/>
         <source> · on your phone {device}</source>
         <translation> · 在您的话机 {device} 上</translation>
+    </message>
+    <message>
+        <location filename="../../agent_desktop/ui/shortcuts.py" line="-3"/>
+        <source>Hold / resume</source>
+        <translation>保持 / 取回</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Mute / unmute</source>
+        <translation>静音 / 取消静音</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Ready / pause</source>
+        <translation>就绪 / 暂停</translation>
+    </message>
+    <message>
+        <location filename="../../agent_desktop/ui/tray.py" line="-2"/>
+        <source>Show Agent Desktop</source>
+        <translation>显示坐席工作台</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Check in to all queues</source>
+        <translation>签入所有队列</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Check out of all queues</source>
+        <translation>签出所有队列</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+    <message>
+        <location line="+47"/>
+        <source> · queue {q}</source>
+        <translation> · 队列 {q}</translation>
     </message>
 </context>
 </TS>
