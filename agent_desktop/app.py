@@ -839,6 +839,10 @@ class AgentApp(QObject):
             return
         self._finished = True
         self._stop_session_workers()
+        if self.stream is not None:
+            # Quitting: the one place that waits (bounded) for the reader thread, so that it
+            # never outlives this object or the interpreter.
+            self.stream.stop(timeout_s=2.0)
         if self.bridge is not None:
             try:
                 self.bridge.shutdown()

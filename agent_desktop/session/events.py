@@ -150,6 +150,9 @@ def _abort(response: Any) -> None:
         log.debug("closing the event stream failed", exc_info=True)
 
 
+_RETIRING: set[EventStream] = set()  # disposed streams whose reader is still finishing
+
+
 class EventStream(QObject):
     """Reads the event stream and emits each event on the GUI thread.
 
@@ -241,12 +244,20 @@ class EventStream(QObject):
 
     def dispose(self) -> None:
         """Stop, and delete this object once its reader has finished (never under its feet:
-        the reader still hands its last words to this object)."""
+        the reader still hands its last words to this object). Until then it is held here,
+        apart from its parent, whose end must not take it along."""
         self.stop()
         if self.running:
-            self.finished.connect(self.deleteLater)
+            self.setParent(None)
+            _RETIRING.add(self)
+            self.finished.connect(self._retired)
         else:
             self.deleteLater()
+
+    @Slot()
+    def _retired(self) -> None:
+        _RETIRING.discard(self)
+        self.deleteLater()
 
     def reconnect_now(self) -> None:
         """Drop the current connection and reconnect at once (e.g. the network changed)."""
@@ -301,7 +312,8 @@ class EventStream(QObject):
                 # Jitter so that a restarted server is not hit by every agent at once.
                 self._wake.wait(wait * random.uniform(0.8, 1.2))  # noqa: S311
         finally:
-            self._relay.emit(generation, "finished", None)
+            with contextlib.suppress(RuntimeError):  # the stream object is already gone
+                self._relay.emit(generation, "finished", None)
 
     _retry_hint: float | None = None
 
