@@ -105,6 +105,13 @@ def default_registrar(server_url: str) -> str:
     return f"{host or '127.0.0.1'}:{SIP_PORT}"
 
 
+def resources_dir() -> Path:
+    """resources/ of the source tree, or of the bundle when frozen (build_installer.spec)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / "resources" if bundle else Path(__file__).resolve().parents[1] / (
+        "resources")
+
+
 def terminal_id() -> str:
     """One terminal per computer (docs/api.md: a new login from it replaces the old one)."""
     return f"desktop-{socket.gethostname() or 'unknown'}"
@@ -940,6 +947,12 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Agent Desktop")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("agent-desktop")
+    icon = resources_dir() / "agent-desktop.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
     seat = build_seat(args, quit_app=app.quit)
 

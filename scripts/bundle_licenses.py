@@ -47,6 +47,13 @@ NOTES = {
 }
 
 
+# Libraries auditwheel grafted into the pjsua2 wheel (CentOS 7 builds) → the Debian package of
+# the same project, whose copyright file states the same licence (a newer version of it).
+GRAFTED_DEBIAN = {"krb5-libs": "libkrb5-3", "libcom_err": "libcom-err2",
+                  "keyutils-libs": "libkeyutils1", "libselinux": "libselinux1",
+                  "pcre": "libpcre3"}
+
+
 def _dist_index() -> dict[str, str]:
     """Absolute path of every installed file → its distribution's name."""
     index: dict[str, str] = {}
@@ -99,13 +106,14 @@ def _declared(dist: metadata.Distribution) -> str:
     return "; ".join(p for p in dict.fromkeys(parts) if p and len(p) < 300)
 
 
-def _sbom_components(dist: metadata.Distribution) -> list[str]:
-    out = []
+def _sbom_components(dist: metadata.Distribution) -> dict[str, str]:
+    """name → version of the libraries auditwheel grafted in (its CycloneDX SBOM)."""
+    out: dict[str, str] = {}
     for f in dist.files or []:
         if str(f).endswith(".cdx.json"):
             data = json.loads(Path(str(dist.locate_file(f))).read_text())
-            out += [f"{c.get('name')} {c.get('version')} ({c.get('purl', '')})"
-                    for c in data.get("components", [])[1:]]
+            for c in data.get("components", [])[1:]:
+                out[str(c.get("name"))] = str(c.get("version"))
     return out
 
 
@@ -165,9 +173,16 @@ def gather(toc: Iterable[tuple[str, str | None, str]], out_dir: Path, *,
             grafted = _sbom_components(dist)
             if grafted:
                 note += ("\nShared libraries grafted in by auditwheel (pjsua2_python.libs/), "
-                         "each under its own licence: " + "; ".join(grafted) + ". OpenSSL "
+                         "each under its own licence: " + ", ".join(
+                             f"{k} {v}" for k, v in sorted(grafted.items())) + ". OpenSSL "
                          "1.0.2k is under the OpenSSL and SSLeay licences "
-                         "(https://www.openssl.org/source/license-openssl-ssleay.txt).")
+                         "(https://www.openssl.org/source/license-openssl-ssleay.txt); "
+                         "grafted/ holds the Debian copyright files of the others' projects.")
+            for component in sorted(grafted):
+                deb = Path("/usr/share/doc") / GRAFTED_DEBIAN.get(component, "-") / "copyright"
+                if deb.is_file():
+                    (folder / "grafted").mkdir(exist_ok=True)
+                    shutil.copy(deb, folder / "grafted" / f"{_safe(component)}.copyright")
         if not files:
             for t in texts:
                 shutil.copy(project_root / "packaging" / "licenses" / t, folder / t)

@@ -48,3 +48,9 @@ def test_smoke_login_needs_the_password_from_the_environment() -> None:
     report = json.loads(proc.stdout)
     assert report["ok"] is False
     assert "AGENT_DESKTOP_PASSWORD" in report["error"]
+
+
+def test_resources_dir_holds_the_icon() -> None:
+    from agent_desktop.app import resources_dir
+
+    assert (resources_dir() / "agent-desktop.png").is_file()
