@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.pbx_fixtures import discard
@@ -46,6 +47,7 @@ INPUTS = ["build_installer.spec", "pyproject.toml", "LICENSE", "scripts/bundle_l
           "agent_desktop", "resources", "packaging"]
 BUILD_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 60
+PASSWORD = "frozen-Secret-9q2Lm"  # unique, so that the output check can look for it
 
 
 def content_hash() -> str:
@@ -163,6 +165,13 @@ def lab(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
         server.start()
         # The server writes the PJSIP endpoints; wait for its first reconcile to load them.
         eventually(lambda: "8001" in box.rx("pjsip show endpoints"), 15, "endpoint 8001")
+        admin = server.login("supervisor", terminal="setup")
+        r = httpx.put(f"{server.base_url}/api/v1/provisioning", headers=admin, timeout=10,
+                      json={"teams": [{"name": "demo", "agents": [
+                          {"number": "1001", "name": "Alice (fixed 8001)", "password": PASSWORD,
+                           "owner": "frontdesk", "device_mode": "fixed", "device": "8001",
+                           "groups": [{"name": "sales"}, {"name": "support"}]}]}]})
+        assert r.status_code == 200, r.text
         yield server
     finally:
         server.stop()
@@ -173,14 +182,29 @@ def lab(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
 
 def test_frozen_smoke_login(bundle: Path, pulse: PulseServer, lab: ServerProcess,
                             tmp_path: Path) -> None:
-    env = clean_env(tmp_path / "home", pulse, AGENT_DESKTOP_PASSWORD="demo")
+    env = clean_env(tmp_path / "home", pulse, AGENT_DESKTOP_PASSWORD=PASSWORD)
     registrar = f"127.0.0.1:{lab.box.sip_port}"
     rc, report, stderr = run_frozen(
         bundle, env, "--smoke-login", "--server", lab.base_url, "--team", "demo",
-        "--agent", "1001", "--sip-registrar", registrar, "--smoke-timeout", "40")
+        "--agent", "1001", "--sip-registrar", registrar, "--smoke-timeout", "40",
+        "--log-level", "DEBUG")
     assert rc == 0, (report, stderr[-5000:])
     assert report["ok"] is True
     assert report["session"] == "active"
     assert report["sip"] == "registered"
+    assert report["sip_reason"] == "200 OK"
     assert report["logged_out"] is True
-    assert "demo" not in json.dumps({k: v for k, v in report.items() if k != "team"})
+    assert "registration success" in stderr  # PJSIP's log, through the app's logging
+    assert PASSWORD not in json.dumps(report) + stderr
+
+
+def test_frozen_smoke_login_reports_a_refused_login(bundle: Path, pulse: PulseServer,
+                                                    lab: ServerProcess, tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "home", pulse, AGENT_DESKTOP_PASSWORD="wrong-password")
+    rc, report, stderr = run_frozen(
+        bundle, env, "--smoke-login", "--server", lab.base_url, "--team", "demo",
+        "--agent", "1001", "--sip-registrar", f"127.0.0.1:{lab.box.sip_port}")
+    assert rc == 1, (report, stderr[-3000:])
+    assert report["ok"] is False
+    assert report["error"].startswith("login failed"), report
+    assert report["session"] == "logged_out"
