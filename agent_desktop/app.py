@@ -5,6 +5,8 @@
                             [--screen-pop-on ring|answer|off]
     python -m agent_desktop --version
     python -m agent_desktop --self-test      # JSON on stdout; exit 0 when all is well
+    AGENT_DESKTOP_PASSWORD=... python -m agent_desktop --smoke-login --server URL --team T \
+        --agent N [--sip-registrar HOST:PORT]   # headless login + SIP registration check
 
 `AgentApp` holds the collaborators (all injected) and the flow: login through `run_in_worker`
 → heartbeat + event stream + SIP account → main window; events → state machine → window;
@@ -23,6 +25,7 @@ import platform
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -77,6 +80,7 @@ RING_INFO_MAX_AGE_S = 60.0  # a `call.ringing` event older than this describes a
 PHONE_REGISTER_WAIT_MS = 10_000  # self-adapting login: the app's phone registration, at most
 PHONE_LOGIN_RETRIES = 4  # ... then the login, while the server has not seen it yet
 PHONE_LOGIN_RETRY_MS = 500
+SMOKE_PASSWORD_ENV = "AGENT_DESKTOP_PASSWORD"  # noqa: S105 (a name) --smoke-login's password
 
 # --------------------------------------------------------------------------- Qt → logging
 
@@ -122,6 +126,12 @@ def prewarm(parent: QObject | None = None) -> None:
     run_in_worker(lambda: importlib.import_module("agent_desktop.session.client"),
                   on_success=lambda _: None,
                   on_failure=lambda exc: log.warning("prewarm failed: %s", exc), parent=parent)
+
+def resources_dir() -> Path:
+    """resources/ of the source tree, or of the bundle when frozen (build_installer.spec)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / "resources" if bundle else Path(__file__).resolve().parents[1] / (
+        "resources")
 
 
 def terminal_id() -> str:
@@ -872,6 +882,18 @@ def audio_backend() -> str:
     return {"win32": "wasapi", "darwin": "coreaudio"}.get(sys.platform, "unknown")
 
 
+def loaded_libcrypto() -> list[str]:
+    """The OpenSSL libcrypto files this process has loaded (Linux; [] elsewhere): pjsua2 needs
+    its own for SHA-256 digest auth (design note pjsua2-qt.md, "The wheels")."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return []
+    names = {Path(line.split()[-1]).name for line in maps.splitlines()
+             if "/libcrypto" in line.split()[-1]}
+    return sorted(names)
+
+
 def self_test() -> tuple[dict[str, Any], bool]:
     """Everything the app needs, checked without opening a window."""
     report: dict[str, Any] = {"app": __version__, "python": platform.python_version(),
@@ -886,7 +908,10 @@ def self_test() -> tuple[dict[str, Any], bool]:
     try:
         import pjsua2
 
-        report["pjsua2"] = {"ok": True, "version": getattr(pjsua2, "__version__", "unknown")}
+        # `import pjsua2` alone does not load the bindings (they load lazily): ask for a class.
+        report["pjsua2"] = {"ok": callable(pjsua2.Endpoint),
+                            "version": getattr(pjsua2, "__version__", "unknown"),
+                            "openssl": loaded_libcrypto()}
     except Exception as exc:  # ImportError or a broken shared library
         report["pjsua2"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         problems.append("pjsua2 is not importable")
@@ -955,6 +980,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="start in the tray (the login window opens from the tray icon)")
     p.add_argument("links", nargs="*", metavar="LINK",
                    help="tel: or sip: links to dial (as the desktop's link handler)")
+    p.add_argument("--smoke-login", action="store_true",
+                   help="no window: log in with --server/--team/--agent (the password from "
+                        f"${SMOKE_PASSWORD_ENV}), wait for the session and the SIP "
+                        "registration, print a JSON report, log out; exit 0/1")
+    p.add_argument("--smoke-timeout", type=float, default=30.0,
+                   help="--smoke-login: seconds to wait for the session and the registration")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -969,6 +1000,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report, ok = self_test()
         print(json.dumps(report, indent=2))
         return 0 if ok else 1
+    if args.smoke_login:
+        return run_smoke_login(args)
     return run_gui(args)
 
 
@@ -1085,6 +1118,12 @@ def build_gui(args: argparse.Namespace) -> Gui | None:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Agent Desktop")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("agent-desktop")
+    icon = resources_dir() / "agent-desktop.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     app.setQuitOnLastWindowClosed(False)  # quitting goes through AgentApp.request_quit
     request = instance.request_from_args(args.dial, args.answer, args.hangup, args.links)
     single = instance.SingleInstance()
@@ -1144,3 +1183,79 @@ def run_gui(args: argparse.Namespace) -> int:
     seat.finish()  # idempotent: the engine is down before the QApplication goes
     log.info("agent desktop exits (%s)", rc)
     return int(rc)
+
+
+def run_smoke_login(args: argparse.Namespace) -> int:
+    """`--smoke-login`: the real login flow (build_seat + AgentApp.login) without a window;
+    done when the session is active and the phone registered (or not, by the deadline).
+    Settings and history go to a temporary folder; the password is never remembered."""
+    from PySide6.QtWidgets import QApplication
+
+    from agent_desktop.session.state import AgentState, Session, Sip
+
+    report: dict[str, Any] = {"ok": False, "server": args.server, "team": args.team,
+                              "agent": args.agent}
+    password = os.environ.get(SMOKE_PASSWORD_ENV, "")
+    if not (args.agent and password):
+        report["error"] = f"--agent and ${SMOKE_PASSWORD_ENV} are required"
+        print(json.dumps(report))
+        return 2
+    scratch = tempfile.TemporaryDirectory(prefix="agent-desktop-smoke-")
+    if args.history_file is None:
+        args.history_file = str(Path(scratch.name) / "history.sqlite3")
+    if args.recordings_dir is None:
+        args.recordings_dir = str(Path(scratch.name) / "recordings")
+    # stdout is for the report: what PJSIP prints there before its log goes to `logging` (and
+    # anything else written to file descriptor 1) goes to stderr meanwhile.
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    app = QApplication(sys.argv[:1])
+    settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
+    seat = build_seat(args, quit_app=app.quit, settings=settings)
+    started = time.monotonic()
+
+    def done(error: str = "") -> None:
+        if "elapsed_s" in report:
+            return
+        state = seat.machine.state
+        report.update(elapsed_s=round(time.monotonic() - started, 3),
+                      session=state.session.value, sip=state.sip.value,
+                      sip_reason=state.sip_reason, session_id=state.session_id)
+        if error:
+            report["error"] = error
+            seat.request_quit()
+            return
+        client = seat.client
+        assert client is not None
+
+        def logged_out(exc: BaseException | None = None) -> None:
+            report["logged_out"] = exc is None
+            if exc is not None:
+                report["error"] = f"logout: {getattr(exc, 'code', type(exc).__name__)}"
+            report["ok"] = exc is None
+            seat.request_quit()
+
+        run_in_worker(client.logout, on_success=lambda _: logged_out(),
+                      on_failure=logged_out, parent=seat)
+
+    def on_change(_old: AgentState, new: AgentState, reason: str) -> None:
+        if new.session is Session.ACTIVE and new.sip is Sip.REGISTERED:
+            done()
+        elif new.session is Session.ENDED or reason.startswith("login failed"):
+            done(reason)
+
+    seat.machine.changed.connect(on_change)
+    QTimer.singleShot(int(args.smoke_timeout * 1000), seat,
+                      lambda: done(f"timeout after {args.smoke_timeout:g} s"))
+    QTimer.singleShot(0, seat, lambda: seat.login(LoginForm(
+        server=args.server, team=args.team, agent=args.agent, password=password)))
+    app.exec()
+    seat.finish()
+    if os.name == "posix":  # PJSIP's printf output still in C's stdout buffer: to stderr too
+        ctypes.CDLL(None).fflush(None)
+    os.dup2(saved_stdout, 1)
+    os.close(saved_stdout)
+    print(json.dumps(report), flush=True)
+    scratch.cleanup()
+    return 0 if report["ok"] else 1
