@@ -129,11 +129,14 @@ def gather(toc: Iterable[tuple[str, str | None, str]], out_dir: Path, *,
     python_files = 0
     base = os.path.normcase(os.path.realpath(sys.base_prefix))
     stdlib = os.path.normcase(os.path.realpath(sysconfig.get_paths()["stdlib"]))
+    own_tree = os.path.normcase(os.path.realpath(project_root)) + os.sep
+    # The virtualenv usually lives inside the checkout (.venv): its packages are not ours.
+    venv = os.path.normcase(os.path.realpath(sys.prefix)) + os.sep
     for _dest, src, _kind in toc:
         if not src or not os.path.isabs(src):
             continue
         real = os.path.normcase(os.path.realpath(src))
-        if real.startswith(os.path.normcase(os.path.realpath(project_root)) + os.sep):
+        if real.startswith(own_tree) and not real.startswith(venv):
             continue
         if real in index:
             dists[index[real]] += 1
