@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import queue
 import threading
 import time
@@ -179,7 +180,9 @@ class LiveServer:
 
 @contextlib.contextmanager
 def start_live_server(settings: Settings, clock: Clock | None = None,
-                      pbx: Callable[[CallCenter], PbxPort] | None = None) -> Iterator[LiveServer]:
+                      pbx: Callable[[CallCenter], PbxPort] | None = None,
+                      tls: tuple[str, str, str] | None = None) -> Iterator[LiveServer]:
+    """The server on a loopback port; `tls` = (certificate, key, CA file): HTTPS."""
     clock = clock or ManualClock()
     center = build_center(settings, clock=clock)
     if pbx is not None:
@@ -187,7 +190,9 @@ def start_live_server(settings: Settings, clock: Clock | None = None,
     app = create_app(settings, center=center)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=1, lifespan="on")
+                            timeout_graceful_shutdown=1, lifespan="on",
+                            ssl_certfile=tls[0] if tls else None,
+                            ssl_keyfile=tls[1] if tls else None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -196,8 +201,9 @@ def start_live_server(settings: Settings, clock: Clock | None = None,
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=10) as http:
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls[2]) if tls else True
+    with httpx.Client(base_url=base, timeout=10, verify=verify) as http:
         try:
             yield LiveServer(base, clock, center, replace(settings), http)
         finally:
