@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -57,6 +58,7 @@ CODES: dict[str, tuple[int, str]] = {
     "no_admin_device": (409, "You have no registered phone of your own for this"),
     "rate_limited": (429, "Too many attempts; wait and try again"),
     "pbx_unavailable": (503, "The phone system is unreachable"),
+    "database_unavailable": (503, "The database is unreachable; try again in a moment"),
     "internal_error": (500, "Internal server error"),
 }
 
@@ -182,6 +184,13 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = allowed_methods(req) or headers.get("Allow", "")
         return problem_response(by_status.get(exc.status_code, "invalid_request"),
                                 headers=headers)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    async def _database(_req: Request, exc: Exception) -> JSONResponse:
+        # The database went away (restart, network): a clean 503 the client retries, not 500.
+        log.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
+        return problem_response("database_unavailable", retry_after=2)
 
     @app.exception_handler(Exception)
     async def _crash(_req: Request, exc: Exception) -> JSONResponse:

@@ -37,7 +37,7 @@ INVALID_CODES = frozenset({
     "unknown_pause_reason", "method_not_allowed",
 })
 RATE_CODES = frozenset({"rate_limited"})
-UNAVAILABLE_CODES = frozenset({"pbx_unavailable", "internal_error"})
+UNAVAILABLE_CODES = frozenset({"pbx_unavailable", "database_unavailable", "internal_error"})
 
 # Client-side codes (never sent by the server).
 NET_REFUSED = "connection_refused"
