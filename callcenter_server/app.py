@@ -16,6 +16,7 @@ from platformdirs import user_data_dir
 from . import __version__, problems
 from .api import router
 from .clock import Clock, SystemClock
+from .cluster import ClusterLink
 from .db.engine import is_sqlite, make_engine, migrate, sqlite_path_url
 from .events import EventBus
 from .pbx import NoPbx, PbxPort
@@ -42,6 +43,9 @@ class Settings:
     login_failures_per_ip: int = 50
     login_window_s: float = 60.0
     migrate: bool = True
+    #: PostgreSQL: follow the other server instances on the database (events over
+    #: LISTEN/NOTIFY, the one PBX owner); docs/deployment.md.
+    cluster: bool = True
 
 
 def build_center(settings: Settings, *, clock: Clock | None = None,
@@ -88,6 +92,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         cc.bus.attach(asyncio.get_running_loop())
         await cc.pbx.start()
+        link = None
+        if cc.shared and settings.cluster:
+            link = ClusterLink(cc, settings.db_url)
+            link.start()
+        app.state.cluster = link
         task = None
         if settings.reaper_interval_s:
             task = asyncio.create_task(_reaper(cc, settings.reaper_interval_s))
@@ -96,6 +105,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if link is not None:
+            await anyio.to_thread.run_sync(link.stop)
         await cc.pbx.stop()
 
     app = FastAPI(
@@ -129,6 +140,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Liveness, this instance's id and its part in driving the PBX: `none` (no PBX
+        configured), `standby` (another instance on the database drives it), `connected` or
+        `disconnected` (this instance drives it; AMI up or not)."""
+        pbx = cc.pbx
+        if isinstance(pbx, NoPbx):
+            role = "none"
+        elif getattr(pbx, "standby", False):
+            role = "standby"
+        else:
+            role = "connected" if pbx.available else "disconnected"
+        return {"status": "ok", "version": __version__, "instance": cc.instance_id,
+                "pbx": role}
 
     return app
