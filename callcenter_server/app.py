@@ -20,7 +20,7 @@ from .cluster import ClusterLink
 from .db.engine import is_sqlite, make_engine, migrate, sqlite_path_url
 from .events import EventBus
 from .pbx import NoPbx, PbxPort
-from .security import HashProfile, LoginLimiter, Passwords
+from .security import DbLoginLimiter, HashProfile, LoginLimiter, Passwords
 from .service import CallCenter
 
 log = logging.getLogger("callcenter.app")
@@ -53,14 +53,17 @@ def build_center(settings: Settings, *, clock: Clock | None = None,
     if settings.migrate:
         migrate(settings.db_url)
     engine = make_engine(settings.db_url, writer=True)
+    limits = (settings.login_failures_per_agent, settings.login_failures_per_ip,
+              settings.login_window_s)
+    # PostgreSQL: other instances may share the database, and so the count of failures.
+    limiter = LoginLimiter(*limits) if is_sqlite(engine) else DbLoginLimiter(engine, *limits)
     cc = CallCenter(
         engine,
         read_engine=make_engine(settings.db_url) if is_sqlite(engine) else None,
         clock=clock or SystemClock(),
         bus=EventBus(settings.event_window),
         passwords=Passwords(settings.hash_profile),
-        limiter=LoginLimiter(settings.login_failures_per_agent, settings.login_failures_per_ip,
-                             settings.login_window_s),
+        limiter=limiter,
         pbx=pbx or NoPbx(),
     )
     cc.load_recent_events()

@@ -146,6 +146,26 @@ def test_events_reach_the_streams_of_every_instance_once_in_order(pg_url: str) -
         assert [e.type for e in stream_a.seen] == [e.type for e in stream_b.seen]
 
 
+def test_failed_logins_count_on_every_instance(pg_url: str) -> None:
+    with two_servers(pg_url) as (a, b):
+        for server in (a, b, a, b, a):
+            assert server.login_raw("1001", password="wrong").status_code == 401
+        for server in (a, b):
+            r = server.login_raw("1001")
+            assert r.status_code == 429, r.text
+            assert 1 <= int(r.headers["Retry-After"]) <= 61
+        assert b.login_raw("1004").status_code == 201  # per agent, not per address
+        for server in (a, b):
+            server.clock.advance(61)
+        assert b.login_raw("1001").status_code == 201
+        # A success clears the agent's count for both.
+        for server in (a, b, a, b):
+            assert server.login_raw("1001", password="wrong").status_code == 401
+        assert a.login_raw("1001", terminal="ws-2").status_code == 201
+        assert b.login_raw("1001", password="wrong").status_code == 401
+        assert a.login_raw("1001", terminal="ws-3").status_code == 201
+
+
 # --------------------------------------------------------------------------- the PBX owner
 
 
