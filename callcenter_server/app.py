@@ -144,13 +144,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """Liveness, this instance's id and its part in driving the PBX: `none` (no PBX
-        configured), `standby` (another instance on the database drives it), `connected` or
-        `disconnected` (this instance drives it; AMI up or not)."""
+        configured), `connected` or `disconnected` (this instance drives it; AMI up or not),
+        `standby` or `standby-unavailable` (another instance on the database drives it; its
+        AMI is up, or it is down or no instance drives it)."""
         pbx = cc.pbx
         if isinstance(pbx, NoPbx):
             role = "none"
         elif getattr(pbx, "standby", False):
-            role = "standby"
+            role = "standby" if pbx.available else "standby-unavailable"
         else:
             role = "connected" if pbx.available else "disconnected"
         return {"status": "ok", "version": __version__, "instance": cc.instance_id,

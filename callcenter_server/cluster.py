@@ -40,6 +40,8 @@ log = logging.getLogger("callcenter.cluster")
 
 AMI_OWNER_LOCK_KEY = 0x63630002
 REPLY_CHANNEL = "callcenter_pbx_reply"
+#: `meta` row: 1 while the owner's AMI connection is up.
+PBX_CONNECTED_KEY = "pbx_connected"
 
 
 def conninfo(url: str) -> str:
@@ -61,8 +63,10 @@ class ClusterPbx:
         self.center = center
         self.factory = factory
         self.inner: PbxPort | None = None
-        #: Some instance holds the owner lock (only known on standby; checked every poll).
+        #: Some instance holds the owner lock, and whether its AMI is up (as it last wrote
+        #: to the `meta` table); known on standby, checked every poll.
         self.owner_present = False
+        self.owner_connected = False
         self.forward_timeout_s = forward_timeout_s
         self._retry_after_s = retry_after_s
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -80,7 +84,9 @@ class ClusterPbx:
     @property
     def available(self) -> bool:
         inner = self.inner
-        return inner.available if inner is not None else self.owner_present
+        if inner is not None:
+            return inner.available
+        return self.owner_present and self.owner_connected
 
     @property
     def retry_after_s(self) -> int:
@@ -247,6 +253,7 @@ class ClusterLink:
         self.poll_s = poll_s
         self.catch_up_every_s = catch_up_every_s
         self.owner = False
+        self._published_connected: bool | None = None
         self.listening = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -314,10 +321,19 @@ class ClusterLink:
     def _elect(self, conn: psycopg.Connection[Any]) -> None:
         assert self.pbx is not None
         if self.owner:
+            inner = self.pbx.inner
+            connected = inner is not None and inner.available
+            if connected != self._published_connected:
+                # The standbys answer 503 pbx_unavailable while the owner's AMI is down.
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key)"
+                    " DO UPDATE SET value = EXCLUDED.value", (PBX_CONNECTED_KEY, int(connected)))
+                self._published_connected = connected
             return
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (AMI_OWNER_LOCK_KEY,)).fetchone()
         if row is not None and row[0]:
             self.owner = True
+            self._published_connected = None
             self.pbx.owner_present = True
             log.info("instance %s drives the PBX now", self.center.instance_id)
             try:
@@ -334,6 +350,9 @@ class ClusterLink:
             " AND classid = 0 AND objid = %s AND objsubid = 1)",
             (AMI_OWNER_LOCK_KEY,)).fetchone()
         self.pbx.owner_present = bool(row and row[0])
+        row = conn.execute("SELECT value FROM meta WHERE key = %s",
+                           (PBX_CONNECTED_KEY,)).fetchone()
+        self.pbx.owner_connected = bool(row and row[0])
 
     def _handle(self, channel: str, payload: str) -> None:
         try:

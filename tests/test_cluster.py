@@ -228,6 +228,14 @@ def test_one_instance_drives_the_pbx_the_other_forwards_and_takes_over(pg_url: s
         agent = b.login("1001")
         assert agent.post("/api/v1/me/checkin").status_code == 200
         wait_until(lambda: 1 in owner.changed, 10, "the owner reconciles the agent")
+        # The owner's AMI goes down: the standby answers 503 too (the change is saved).
+        owner.available = False
+        wait_until(lambda: role(b) == "standby-unavailable", 10, "B hears AMI is down")
+        r = agent.post("/api/v1/me/checkout")
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "pbx_unavailable"
+        owner.available = True
+        wait_until(lambda: role(b) == "standby", 10, "B hears AMI is back")
         # Provisioning on the standby: the owner rewrites the config.
         pbx_b.config_changed()
         wait_until(lambda: owner.configs, 10, "config forwarded")
@@ -249,5 +257,5 @@ def test_one_instance_drives_the_pbx_the_other_forwards_and_takes_over(pg_url: s
         assert len(FakePbx.instances) == 2
         assert FakePbx.instances[1].started
         # Agent changes on the new owner go to its own driver at once.
-        assert agent.post("/api/v1/me/checkout").status_code == 200
+        assert agent.post("/api/v1/me/checkin").status_code == 200
         wait_until(lambda: 1 in FakePbx.instances[1].changed, 10, "new owner reconciles")
