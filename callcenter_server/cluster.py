@@ -277,6 +277,7 @@ class ClusterLink:
                     application_name=f"callcenter {self.center.instance_id}",
                     # A dead peer must end the session soon: the lock goes with it.
                     keepalives=1, keepalives_idle=5, keepalives_interval=1, keepalives_count=3,
+                    tcp_user_timeout=8000,  # also when a query is on its way
                 ) as conn:
                     for setting in ("tcp_keepalives_idle = 5", "tcp_keepalives_interval = 1",
                                     "tcp_keepalives_count = 3"):

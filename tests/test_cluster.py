@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from callcenter_server.app import build_center
 from callcenter_server.clock import ManualClock
 from callcenter_server.cluster import ClusterPbx
+from callcenter_server.db.engine import normalise_url
 from callcenter_server.db.tables import Event
 from callcenter_server.problems import ProblemError
 from callcenter_server.service import CallCenter, LoginRequest
@@ -259,3 +264,18 @@ def test_one_instance_drives_the_pbx_the_other_forwards_and_takes_over(pg_url: s
         # Agent changes on the new owner go to its own driver at once.
         assert agent.post("/api/v1/me/checkin").status_code == 200
         wait_until(lambda: 1 in FakePbx.instances[1].changed, 10, "new owner reconciles")
+
+
+def test_instances_starting_together_migrate_one_at_a_time(pg_admin_url: str) -> None:
+    """Without the migration lock, two of three fail about every other run."""
+    admin = create_engine(normalise_url(pg_admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "empty_migrate_{os.getpid()}"'))
+    admin.dispose()
+    url = pg_admin_url.rsplit("/", 1)[0] + f"/empty_migrate_{os.getpid()}"
+    repo = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-m", "callcenter_server", "--db", url, "migrate"],
+                              cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
