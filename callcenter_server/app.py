@@ -108,9 +108,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # The PBX driver first, then the link (and with it the owner lock): another instance
+        # connects to AMI only once this one has left.
+        await cc.pbx.stop()
         if link is not None:
             await anyio.to_thread.run_sync(link.stop)
-        await cc.pbx.stop()
 
     app = FastAPI(
         title="Call-center agent API",

@@ -74,6 +74,7 @@ class ClusterPbx:
         self._replies_lock = threading.Lock()
         #: monotonic time this instance last became the owner (tests measure takeovers).
         self.owner_since: float | None = None
+        self._closed = False
 
     # ----------------------------------------------------------------- PbxPort
 
@@ -126,6 +127,7 @@ class ClusterPbx:
         self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
+        self._closed = True  # no new driver from here on, even if the lock comes now
         inner, self.inner = self.inner, None
         if inner is not None:
             await inner.stop()
@@ -224,8 +226,8 @@ class ClusterPbx:
 
     def become_owner(self) -> None:
         loop = self._loop
-        if loop is None or loop.is_closed():
-            raise RuntimeError("the PBX port was not started")
+        if loop is None or loop.is_closed() or self._closed:
+            raise RuntimeError("the PBX port is not running")
         inner = self.factory()
         asyncio.run_coroutine_threadsafe(inner.start(), loop).result(30)
         self.inner = inner
