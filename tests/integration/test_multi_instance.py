@@ -2,21 +2,26 @@
 
 An agent logs in through A and heartbeats through B; events caused on one instance reach the
 streams of the other; only the AMI owner connects to Asterisk, and a checkin through the
-standby still reaches the queue; kill -9 of the owner hands AMI to the other within 5 s, and a
-checkin afterwards puts the member into the Asterisk queue. Demo data: 1001 is agent id 1
-(fixed 8001, sales + support dynamic); 1004 is agent id 4, static member of support.
+standby still reaches the queue; both instances reap, and each expiry happens once; kill -9 of
+the owner hands AMI to the other within 5 s, and a checkin afterwards puts the member into the
+Asterisk queue. Demo data: 1001 is agent id 1 (fixed 8001, sales + support dynamic); 1004 is
+agent id 4, static member of support.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from callcenter_server.db.engine import normalise_url
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard
 from tests.support.live import EventReader
@@ -108,6 +113,40 @@ def test_two_processes_share_sessions_events_and_the_pbx(
         assert on_b.post("/api/v1/me/groups/sales/checkout").status_code == 200
         wait_member(box, "sales", 1, present=False)
         stream_b.wait_for("agent.checked_out", 10)
+
+        # Both instances reap: sessions whose deadline passed end exactly once.
+        boss = httpx.post(b.base_url + "/api/v1/sessions", timeout=10, json={
+            "team": "demo", "agent": "supervisor", "password": "demo", "terminal_id": "boss"})
+        assert boss.status_code == 201, boss.text
+        boss_auth = {"Authorization": f"Bearer {boss.json()['token']}"}
+        board_stream = EventReader(httpx.Client(base_url=a.base_url, timeout=10),
+                                   {**boss_auth, "Last-Event-ID": str(boss.json()[
+                                       "last_event_id"])})
+        for n in range(8):
+            server = (a, b)[n % 2]
+            r = httpx.post(server.base_url + "/api/v1/sessions", timeout=10, json={
+                "team": "demo", "agent": "1004", "password": "demo", "terminal_id": f"t{n}"})
+            assert r.status_code == 201, r.text
+        engine = create_engine(normalise_url(pg_url))
+        with engine.begin() as conn:
+            due = conn.execute(text(
+                "UPDATE sessions SET expires_at = extract(epoch from now()) - 1"
+                " WHERE agent_id = 4 AND ended_at IS NULL RETURNING id")).scalars().all()
+        assert len(due) == 8
+        ended = []
+        for _ in due:
+            ended.append(board_stream.wait_for(
+                "session.ended", 15, lambda e: e.data.get("agent") == "1004").data)
+        time.sleep(1.0)  # both reapers have run a few more times
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT data FROM events WHERE type = 'session.ended'")).scalars().all()
+        engine.dispose()
+        counts = Counter(json.loads(d)["session_id"] for d in rows)
+        assert all(counts[sid] == 1 for sid in due), counts
+        assert {e["reason"] for e in ended} == {"timeout"}
+        assert sorted(e["session_id"] for e in ended) == sorted(due)
+        board_stream.close()
 
         # kill -9 the owner: B takes AMI over.
         t0 = time.monotonic()
