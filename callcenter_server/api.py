@@ -306,9 +306,16 @@ async def events(
     async def stream() -> AsyncIterator[str]:
         nonlocal cursor
         closing = False
+        caught_up = False
         yield "retry: 2000\n\n"
         while not cc.bus.closed:
             batch = cc.bus.after(cursor)
+            if batch is None and cc.shared and not caught_up and cursor > cc.bus.newest_id:
+                # An id from another instance (its login or board): committed, maybe not
+                # here yet. Load it instead of resyncing.
+                caught_up = True
+                await anyio.to_thread.run_sync(cc.catch_up)
+                continue
             if batch is None:
                 cursor = cc.bus.newest_id
                 yield f"id: {cursor}\nevent: resync\ndata: {{}}\n\n"

@@ -16,10 +16,11 @@ from platformdirs import user_data_dir
 from . import __version__, problems
 from .api import router
 from .clock import Clock, SystemClock
+from .cluster import ClusterLink
 from .db.engine import is_sqlite, make_engine, migrate, sqlite_path_url
 from .events import EventBus
 from .pbx import NoPbx, PbxPort
-from .security import HashProfile, LoginLimiter, Passwords
+from .security import DbLoginLimiter, HashProfile, LoginLimiter, Passwords
 from .service import CallCenter
 
 log = logging.getLogger("callcenter.app")
@@ -42,6 +43,9 @@ class Settings:
     login_failures_per_ip: int = 50
     login_window_s: float = 60.0
     migrate: bool = True
+    #: PostgreSQL: follow the other server instances on the database (events over
+    #: LISTEN/NOTIFY, the one PBX owner); docs/deployment.md.
+    cluster: bool = True
 
 
 def build_center(settings: Settings, *, clock: Clock | None = None,
@@ -49,14 +53,17 @@ def build_center(settings: Settings, *, clock: Clock | None = None,
     if settings.migrate:
         migrate(settings.db_url)
     engine = make_engine(settings.db_url, writer=True)
+    limits = (settings.login_failures_per_agent, settings.login_failures_per_ip,
+              settings.login_window_s)
+    # PostgreSQL: other instances may share the database, and so the count of failures.
+    limiter = LoginLimiter(*limits) if is_sqlite(engine) else DbLoginLimiter(engine, *limits)
     cc = CallCenter(
         engine,
         read_engine=make_engine(settings.db_url) if is_sqlite(engine) else None,
         clock=clock or SystemClock(),
         bus=EventBus(settings.event_window),
         passwords=Passwords(settings.hash_profile),
-        limiter=LoginLimiter(settings.login_failures_per_agent, settings.login_failures_per_ip,
-                             settings.login_window_s),
+        limiter=limiter,
         pbx=pbx or NoPbx(),
     )
     cc.load_recent_events()
@@ -88,6 +95,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         cc.bus.attach(asyncio.get_running_loop())
         await cc.pbx.start()
+        link = None
+        if cc.shared and settings.cluster:
+            link = ClusterLink(cc, settings.db_url)
+            link.start()
+        app.state.cluster = link
         task = None
         if settings.reaper_interval_s:
             task = asyncio.create_task(_reaper(cc, settings.reaper_interval_s))
@@ -96,7 +108,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # The PBX driver first, then the link (and with it the owner lock): another instance
+        # connects to AMI only once this one has left.
         await cc.pbx.stop()
+        if link is not None:
+            await anyio.to_thread.run_sync(link.stop)
 
     app = FastAPI(
         title="Call-center agent API",
@@ -129,6 +145,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Liveness, this instance's id and its part in driving the PBX: `none` (no PBX
+        configured), `connected` or `disconnected` (this instance drives it; AMI up or not),
+        `standby` or `standby-unavailable` (another instance on the database drives it; its
+        AMI is up, or it is down or no instance drives it)."""
+        pbx = cc.pbx
+        if isinstance(pbx, NoPbx):
+            role = "none"
+        elif getattr(pbx, "standby", False):
+            role = "standby" if pbx.available else "standby-unavailable"
+        else:
+            role = "connected" if pbx.available else "disconnected"
+        return {"status": "ok", "version": __version__, "instance": cc.instance_id,
+                "pbx": role}
 
     return app

@@ -16,6 +16,7 @@ import yaml
 from . import __version__
 from .app import Settings, build_center, create_app, default_db_url
 from .asterisk import AsteriskPbx, PbxOptions
+from .cluster import ClusterPbx
 from .db.engine import make_engine, migrate, session_factory
 from .provision import ProvisioningError, apply_document, demo_document
 from .security import Passwords
@@ -84,10 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         center = build_center(settings)
         if args.ami:
             host, _, port = args.ami.rpartition(":")
-            center.pbx = AsteriskPbx(center, PbxOptions(
+            options = PbxOptions(
                 host=host or "127.0.0.1", port=int(port), username=args.ami_user,
                 secret=os.environ.get(args.ami_secret_env, ""),
-                config_dir=args.pbx_config_dir, pstn_dial=args.pstn_dial))
+                config_dir=args.pbx_config_dir, pstn_dial=args.pstn_dial)
+            if center.shared:
+                # Several instances may share the database: only the owner of the AMI lock
+                # connects (docs/deployment.md).
+                center.pbx = ClusterPbx(center, lambda: AsteriskPbx(center, options),
+                                        retry_after_s=options.retry_after_s)
+            else:
+                center.pbx = AsteriskPbx(center, options)
         app = create_app(settings, center=center)
 
         class Server(uvicorn.Server):

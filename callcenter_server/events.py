@@ -4,6 +4,9 @@ Events are written to the `events` table inside the transaction that caused them
 the bus after commit. The bus keeps the newest `capacity` events in memory: a client resuming
 with `Last-Event-ID` inside that window gets exactly what it missed; one that fell further behind
 gets a `resync` event and must refetch its snapshot.
+
+Several server instances on one PostgreSQL: each has its own bus; the cluster listener
+(cluster.py) publishes the events the other instances committed, in id order.
 """
 
 from __future__ import annotations
@@ -69,11 +72,17 @@ class EventBus:
             return self._ring[-1].id if self._ring else 0
 
     def publish(self, events: list[StoredEvent]) -> None:
-        """Called after commit, from any thread, in commit order."""
+        """Called after commit, from any thread, in commit order. Events the bus already has
+        (an id not above the newest) are dropped: with several server instances an event can
+        arrive both from the committing thread and from the database listener."""
         if not events:
             return
         with self._lock:
-            self._ring.extend(events)
+            newest = self._ring[-1].id if self._ring else 0
+            fresh = [e for e in events if e.id > newest]
+            if not fresh:
+                return
+            self._ring.extend(fresh)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake)

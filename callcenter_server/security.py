@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, func, insert, select
+
+from .db.tables import LoginFailure
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ def token_hash(token: str) -> str:
 class LoginLimiter:
     """Counts failed logins in a sliding window per key; a key over its limit gets 429.
 
+    In this process's memory: the SQLite server (one instance). On PostgreSQL the server uses
+    DbLoginLimiter, shared by every instance on the database.
+
     Keys are the (team, agent) pair and the client address, with separate limits, so one
     agent's typos do not lock out a whole office behind one NAT address.
     """
@@ -95,3 +101,43 @@ class LoginLimiter:
     def succeeded(self, agent_key: str) -> None:
         with self._lock:
             self._failures.pop(f"a:{agent_key}", None)
+
+
+class DbLoginLimiter(LoginLimiter):
+    """The same limits, counted in the database (`login_failures`): every server instance on
+    one PostgreSQL sees the failures made through the others. Two logins checked at the same
+    moment on two instances may both pass the check: the limit can be overshot by the number
+    of instances, never multiplied by it."""
+
+    def __init__(self, engine: Engine, per_agent: int = 5, per_ip: int = 50,
+                 window_s: float = 60.0) -> None:
+        super().__init__(per_agent, per_ip, window_s)
+        self.engine = engine
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return key[:200]
+
+    def retry_after(self, agent_key: str, ip: str, now: float) -> int | None:
+        limits = {self._key(f"a:{agent_key}"): self.per_agent, self._key(f"i:{ip}"): self.per_ip}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(LoginFailure.key, func.count(), func.min(LoginFailure.at))
+                .where(LoginFailure.key.in_(list(limits)),
+                       LoginFailure.at > now - self.window_s)
+                .group_by(LoginFailure.key)).all()
+        waits = [oldest + self.window_s - now for key, count, oldest in rows
+                 if count >= limits[key]]
+        return max(1, int(max(waits)) + 1) if waits else None
+
+    def failed(self, agent_key: str, ip: str, now: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window_s))
+            conn.execute(insert(LoginFailure), [
+                {"key": self._key(f"a:{agent_key}"), "at": now},
+                {"key": self._key(f"i:{ip}"), "at": now}])
+
+    def succeeded(self, agent_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(LoginFailure).where(
+                LoginFailure.key == self._key(f"a:{agent_key}")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, select, update
+from sqlalchemy import Engine, case, delete, func, select, text, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -61,6 +62,16 @@ ON_CALL = {Activity.RINGING.value, Activity.TALKING.value, Activity.HOLD.value}
 #: A call a team admin can listen to, whisper into or barge in on.
 LIVE_CALL = {Activity.TALKING.value, Activity.HOLD.value}
 SPY_MODES = ("listen", "whisper", "barge")
+
+#: PostgreSQL advisory lock held by every event-writing transaction of every instance: event
+#: ids are then one sequence in commit order across instances (a listener that has id N has
+#: every committed event below N). Plays the part the process lock plays on SQLite.
+WRITER_LOCK_KEY = 0x63630001
+#: NOTIFY channels between instances on one PostgreSQL (docs/deployment.md).
+EVENTS_CHANNEL = "callcenter_events"
+PBX_CHANNEL = "callcenter_pbx"
+#: A NOTIFY payload must stay under 8000 bytes.
+_MAX_NOTIFY = 7000
 
 
 def _ended(s: Session) -> ProblemError:
@@ -202,9 +213,16 @@ class CallCenter:
         self.passwords = passwords
         self.limiter = limiter
         self.pbx = pbx
+        #: PostgreSQL: other server instances may share the database (docs/deployment.md).
+        self.shared = not is_sqlite(engine)
+        #: Names this instance in the NOTIFY payloads it sends (it ignores its own).
+        self.instance_id = secrets.token_hex(4)
         # One writer at a time in this process: SQLite has one writer anyway, and it keeps event
-        # ids published in the order they were committed.
+        # ids published in the order they were committed. On PostgreSQL the writer advisory
+        # lock does that across instances; this lock only queues the threads of this one.
         self._write_lock = threading.Lock()
+        # Publishing to the bus in id order: the request threads and the cluster listener.
+        self._publish_lock = threading.Lock()
         # A heartbeat emits no events, so it needs no ordering; on SQLite the process lock is
         # still the cheaper queue for its single UPDATE (SQLite's busy handler sleeps).
         self._heartbeat_lock: AbstractContextManager[Any] = (
@@ -219,6 +237,10 @@ class CallCenter:
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
         with self._write_lock, self._sessions() as db:
+            if self.shared:
+                # First statement: everything this transaction reads is newer than the
+                # previous writer's commit, on whichever instance it ran.
+                db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK_KEY})
             tx = _Tx(db=db, now=self.clock.now())
             try:
                 yield tx
@@ -229,11 +251,13 @@ class CallCenter:
                                 json.loads(e.data))
                     for e in tx.events
                 ]
+                if self.shared:
+                    self._notify_in_tx(db, stored, tx.changed_agents)
                 db.commit()
             except BaseException:
                 db.rollback()
                 raise
-            self.bus.publish(stored)
+            self._publish(stored)
         for agent_id in sorted(tx.changed_agents):
             try:
                 self.pbx.agent_changed(agent_id)
@@ -246,6 +270,68 @@ class CallCenter:
                 "pbx_unavailable",
                 "Saved. The phone system is unreachable; it will follow when it is back.",
                 retry_after=self.pbx.retry_after_s or 5)
+
+    def _notify_in_tx(self, db: DbSession, stored: list[StoredEvent],
+                      changed_agents: set[int]) -> None:
+        """Tell the other instances at commit (a NOTIFY is delivered only if the transaction
+        commits, in commit order): the new event ids, and the agents the PBX must follow."""
+        if stored:
+            ids = ",".join(str(e.id) for e in stored)
+            if len(ids) > _MAX_NOTIFY:
+                ids = f"{stored[0].id}..{stored[-1].id}"
+            db.execute(text("SELECT pg_notify(:c, :p)"), {"c": EVENTS_CHANNEL, "p": ids})
+        if changed_agents:
+            agents = ",".join(str(a) for a in sorted(changed_agents))
+            if len(agents) > _MAX_NOTIFY:
+                agents = "*"  # too many to list: the PBX owner reconciles everyone
+            db.execute(text("SELECT pg_notify(:c, :p)"), {
+                "c": PBX_CHANNEL, "p": f"agents {self.instance_id} {agents}"})
+
+    def notify(self, channel: str, payload: str) -> None:
+        """NOTIFY the other instances (PostgreSQL only; cluster.py listens)."""
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
+
+    def _publish(self, stored: list[StoredEvent]) -> None:
+        """Hand committed events to this process's bus, in id order.
+
+        Shared database: events other instances committed below ours may not have reached
+        the bus yet (their NOTIFY is still on its way); they are committed (the writer lock
+        orders commits by id), so they are loaded first."""
+        if not self.shared:
+            self.bus.publish(stored)
+            return
+        if not stored:
+            return
+        with self._publish_lock:
+            newest = self.bus.newest_id
+            missing: list[StoredEvent] = []
+            if stored[0].id > newest + 1:
+                missing = self._events_between(newest, stored[0].id)
+            self.bus.publish(missing + stored)
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Publish the committed events this bus has not seen (other instances' events, after
+        their NOTIFY or a reconnect of the listener); how many. `upto`: the newest id known
+        to exist (nothing is read when the bus already has it)."""
+        with self._publish_lock:
+            newest = self.bus.newest_id
+            if upto is not None and upto <= newest:
+                return 0
+            events = self._events_between(newest, None)
+            self.bus.publish(events)
+            return len(events)
+
+    def _events_between(self, after: int, before: int | None) -> list[StoredEvent]:
+        """Committed events with after < id < before, oldest first (at most the bus window:
+        a client further behind resyncs anyway)."""
+        with self._read() as db:
+            q = select(Event).where(Event.id > after)
+            if before is not None:
+                q = q.where(Event.id < before)
+            rows = db.scalars(q.order_by(Event.id.desc()).limit(self.bus.capacity)).all()
+            return [StoredEvent(e.id, e.created_at, e.team_id, e.agent_id, e.type,
+                                json.loads(e.data)) for e in reversed(rows)]
 
     @contextmanager
     def _read(self) -> Iterator[DbSession]:

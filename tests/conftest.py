@@ -64,14 +64,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "callcenter.sqlite3"
         shutil.copy(template, path)
         return f"sqlite:///{path}"
-    admin_url: str = request.getfixturevalue("pg_admin_url")
-    template_name: str = request.getfixturevalue("pg_template")
+    return fresh_pg_database(request.getfixturevalue("pg_admin_url"),
+                             request.getfixturevalue("pg_template"))
+
+
+def fresh_pg_database(admin_url: str, template_name: str) -> str:
+    """A new database on the private cluster, a copy of the seeded template; its URL."""
     name = f"t{next(_db_counter)}"
     admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
     admin.dispose()
     return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str, pg_template: str) -> str:
+    """A fresh seeded PostgreSQL database only (tests of several instances on one database)."""
+    return fresh_pg_database(pg_admin_url, pg_template)
 
 
 TEST_SETTINGS = Settings(

@@ -8,9 +8,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("callcenter.db")
 
@@ -77,9 +78,26 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+#: PostgreSQL advisory lock held while migrating: instances starting together take turns.
+MIGRATE_LOCK_KEY = 0x63630003
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision."""
-    command.upgrade(alembic_config(url), "head")
+    if make_url(normalise_url(url)).get_backend_name() != "postgresql":
+        command.upgrade(alembic_config(url), "head")
+        return
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK_KEY})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK_KEY})
+                lock.commit()
+    finally:
+        engine.dispose()
 
 
 def sqlite_path_url(path: Path) -> str:

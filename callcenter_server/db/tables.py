@@ -278,3 +278,15 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginFailure(Base):
+    """A failed login, counted by the login rate limiter on PostgreSQL, so that every server
+    instance on the database counts the same failures. `key` is `a:<team>/<agent>` or
+    `i:<client address>`; rows older than the window are deleted."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[float] = mapped_column(Float, index=True)

@@ -1,8 +1,9 @@
 """The reference server as a real process (`python -m callcenter_server serve`) driving a PBX
 sandbox over AMI: what the demo runs, and what end-to-end tests stop and start again.
 
-The database is a seeded SQLite file (demo data, password "demo" everywhere); the port stays
-the same across restarts so that a client keeps its server URL.
+The database is a seeded SQLite file (demo data, password "demo" everywhere), or a PostgreSQL
+database several server processes share; the port stays the same across restarts so that a
+client keeps its server URL.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
-    def __init__(self, box: AsteriskSandbox, workdir: Path, port: int = 0) -> None:
+    def __init__(self, box: AsteriskSandbox, workdir: Path, port: int = 0,
+                 db_url: str | None = None) -> None:
         self.box = box
         self.workdir = workdir
         self.port = port or free_tcp_port()
-        self.db_url = f"sqlite:///{workdir / 'callcenter.sqlite3'}"
+        #: Default: a SQLite file in `workdir`; a PostgreSQL URL lets several share it.
+        self.db_url = db_url or f"sqlite:///{workdir / 'callcenter.sqlite3'}"
         self.log_path = workdir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -82,6 +85,20 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown of any kind (its database sessions die with it)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def health(self) -> dict[str, str]:
+        """/healthz: its `pbx` says owner ("connected"/"disconnected") or "standby"."""
+        r = httpx.get(self.base_url + "/healthz", timeout=5)
+        r.raise_for_status()
+        data: dict[str, str] = r.json()
+        return data
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
