@@ -44,15 +44,18 @@ def main() -> int:
             lat = run_scenario(box.sip_port, "latency", 20.0, pulse.env, work)
             bridge = run_scenario(box.sip_port, "tone", args.seconds, pulse.env, work,
                                   timeout=args.seconds + 90)  # fmt: skip
+            noaec = run_scenario(box.sip_port, "tone-noaec", args.seconds, pulse.env, work,
+                                 timeout=args.seconds + 90)  # fmt: skip
             base = run_scenario(box.sip_port, "nobridge", args.seconds, pulse.env, work,
                                 timeout=args.seconds + 90)  # fmt: skip
     finally:
         discard(box)
-    for r in (lat, bridge, base):
+    for r in (lat, bridge, noaec, base):
         if not r.get("ok"):
             print(r.get("error"), r.get("log_tail"), file=sys.stderr)
             return 1
     ratio = bridge["cpu_s"] / max(base["cpu_s"], 1e-3)
+    ratio_noaec = noaec["cpu_s"] / max(base["cpu_s"], 1e-3)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "call_seconds": args.seconds,
@@ -69,8 +72,18 @@ def main() -> int:
             "no_bridge_pct_of_core": round(base["cpu_pct"], 2),
             "ratio": round(ratio, 2),
             "goal_ratio": 2.0,
+            "note": "bridge = with the WebRTC AEC3 echo canceller on (the default)",
+            "bridge_no_aec_pct_of_core": round(noaec["cpu_pct"], 2),
+            "ratio_no_aec": round(ratio_noaec, 2),
+            "aec": bridge["stats"].get("aec"),
+            "threads_s": {
+                "bridge": bridge.get("thread_cpu_s"),
+                "bridge_no_aec": noaec.get("thread_cpu_s"),
+                "no_bridge": base.get("thread_cpu_s"),
+            },
         },
         "speaker_tone": bridge["speaker"],
+        "speaker_tone_no_aec": noaec["speaker"],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
