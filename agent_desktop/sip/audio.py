@@ -12,8 +12,8 @@ What the engine calls, on the pjsua2 thread, after `libInit()` with `setNullDev(
     bridge = AudioBridge()                   # once; QObject on the GUI thread
     bridge.attach(key, call.getAudioMedia(-1))   # on media active (again on re-INVITE)
     bridge.detach(key)                        # on hold / media gone / DISCONNECTED
-    bridge.shutdown()                         # staged quit, BEFORE libDestroy; then let the
-                                              # library run ~100 ms (port removal is async)
+    bridge.shutdown()                         # staged quit, BEFORE libDestroy (the port is
+                                              # disconnected and kept for the process)
 Settings screen: devices(kind), set_device(kind, id or None), active_devices(),
 start_test_tone(), stop_test_tone(), set_meter_enabled(), start_ringing(), stop_ringing(),
 stats(); signals devices_changed, active_devices_changed, level_changed(dBFS),
@@ -207,7 +207,29 @@ class BridgeCounters:
 class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
     """The pjmedia side. Both callbacks run on pjmedia's clock thread (50 times a second
     each): rings, counters and one non-blocking socket send (the audio thread's wake-up);
-    never pjsua2 or Qt. Kept to a few microseconds of Python each."""
+    never pjsua2 or Qt. Kept to a few microseconds of Python each.
+
+    Lifetime: a BridgePort is never destroyed (`keep_for_process()`). Its C++ destructor
+    frees the embedded pjmedia_port at once, while pjmedia (2.14+) removes a conference
+    port asynchronously, on a later clock tick: the clock thread then calls a freed port
+    or a Python object half-way through deallocation ("no attribute _pinned", SIGSEGV).
+    Measured (tests/sip/port_lifetime.py, 150 ports a run): dropping a port right after
+    stopTransmit crashed 5 runs of 5, dropping it 5 clock ticks later 1 of 6, dropping it
+    after libDestroy aborted 4 of 4 (pjmedia_conf_remove_port asserts); never destroying
+    it: 0 crashes. One port per AudioBridge, kept; that is the whole cost.
+
+    The attributes also exist on the class (None/False), so that even a callback that
+    reaches a half-cleared object reads defaults and returns instead of raising."""
+
+    speaker: PcmRing | None = None
+    mic: PcmRing | None = None
+    counters: BridgeCounters | None = None
+    wake: Callable[[], None] | None = None
+    _read: Callable[[Any, int], bytes] | None = None
+    _fill: Callable[[Any, bytes], None] | None = None
+    _silence: Any = None
+    _audio_type: int = pj.PJMEDIA_FRAME_TYPE_AUDIO
+    _pinned = False
 
     def __init__(
         self,
@@ -227,7 +249,6 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
         self._silence = pj.ByteVector(SILENCE_FRAME)
         self._audio_type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         self._pinned = False
-        self._pinned_threads: set[int] = set()
 
     def _pin_thread_state(self) -> None:
         """SWIG's director wraps every callback in PyGILState_Ensure/Release. On pjmedia's
@@ -237,9 +258,9 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
         Measured: the clock thread's CPU per empty callback about halves."""
         self._pinned = True
         ident = threading.get_ident()
-        if ident in self._pinned_threads or not hasattr(ctypes, "pythonapi"):
+        if ident in _PINNED_THREADS or not hasattr(ctypes, "pythonapi"):
             return
-        self._pinned_threads.add(ident)
+        _PINNED_THREADS.add(ident)
         with contextlib.suppress(Exception):
             ctypes.pythonapi.PyGILState_Ensure()
 
@@ -247,6 +268,7 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
+        keep_for_process(self)
 
     def onFrameReceived(self, frame: Any) -> None:
         try:
@@ -254,11 +276,14 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
                 self._pin_thread_state()
             if frame.type != self._audio_type:
                 return  # NONE every tick when nothing is connected
+            speaker, read, counters = self.speaker, self._read, self.counters
+            if speaker is None or read is None or counters is None:
+                return  # never expected: the object is kept for the process
             size = frame.size
             if size <= 0:
                 return
-            self.speaker.write(self._read(frame.buf, size))
-            self.counters.frames_in += 1
+            speaker.write(read(frame.buf, size))
+            counters.frames_in += 1
             wake = self.wake
             if wake is not None:
                 wake()
@@ -269,19 +294,38 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
         # Always an audio frame (silence when the microphone has nothing): DTMF and the
         # far end need audio going to the call even when idle.
         try:
-            counters = self.counters
-            data = self.mic.read_frame(FRAME_BYTES, MIC_MAX_BYTES, MIC_TRIM_TO)
+            counters, mic, fill = self.counters, self.mic, self._fill
+            if counters is None or mic is None or fill is None:
+                return
+            data = mic.read_frame(FRAME_BYTES, MIC_MAX_BYTES, MIC_TRIM_TO)
             if data is None:
                 frame.buf = self._silence
                 if counters.calls_attached:
                     counters.mic_gaps += 1
             else:
-                self._fill(frame, data)
+                fill(frame, data)
             frame.size = FRAME_BYTES
             frame.type = self._audio_type
             counters.frames_out += 1
         except Exception:
             log.exception("onFrameRequested")
+
+
+_PINNED_THREADS: set[int] = set()
+_KEPT_PORTS: list[Any] = []
+
+
+def keep_for_process(port: Any) -> None:
+    """Never destroy this AudioMediaPort (Python subclass) while the process lives.
+
+    `__disown__()` hands the C++ object to the SWIG director, which in turn holds a
+    reference to the Python object: neither is ever freed, not by the cyclic GC, not at
+    interpreter exit (a destructor after libDestroy() asserts in pjmedia). A disconnected
+    conference port costs the clock nothing (the bridge skips ports without connections);
+    the leak is one small object per port created. Call it after createPort()."""
+    with contextlib.suppress(AttributeError):
+        port.__disown__()
+    _KEPT_PORTS.append(port)
 
 
 class Waker:
@@ -877,14 +921,18 @@ class AudioBridge(QObject):
         return self.port
 
     def shutdown(self) -> None:
-        """Staged quit, on the pjsua2 thread before libDestroy: detach all, drop the port,
-        stop the audio thread. Then let the library run ~100 ms (port removal is async)."""
+        """Staged quit, on the pjsua2 thread before libDestroy: detach every call, stop
+        the audio thread. The port is kept (see BridgePort); nothing to wait for."""
         if self._closed:
             return
         self._closed = True
         for key in list(self.calls):
             self.detach(key)
-        self.port = None
+        # The port is NOT dropped (see BridgePort: destroying it while the library lives,
+        # or after libDestroy, crashes): it stays disconnected, registered until
+        # libDestroy, and is kept for the process. It no longer wakes the audio thread.
+        if self.port is not None:
+            self.port.wake = None
         self.verify_timer.stop()
         self.stop_ringing()
         self._io_teardown.emit()
