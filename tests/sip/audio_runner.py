@@ -14,6 +14,8 @@ comes from the parent. Scenarios:
   nobridge  call 9001 without any port (null device only): CPU reference
   latency   bench: burst onset at the port vs on the speaker monitor
   aecloop   speaker looped into the microphone: ERLE and double talk (see aec_loop)
+  mute      the app's path (SipEngine + AudioBridge + CallSession.set_muted): 440 Hz into
+            the mic, call a test phone 8002, mute and unmute; what did 8002 receive?
 """
 
 from __future__ import annotations
@@ -210,6 +212,7 @@ def measure_latency(
     fmt = pj.MediaFormatAudio()
     fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
     probe.createPort("probe", fmt)
+    keep_for_process(probe)  # never destroyed: see BridgePort
     media = holder["call"].getAudioMedia(-1)
     media.startTransmit(probe)
     holder["probe"] = probe
@@ -294,6 +297,7 @@ def aec_loop(
     fmt = pj.MediaFormatAudio()
     fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
     probe.createPort("aec-probe", fmt)
+    keep_for_process(probe)  # never destroyed: see BridgePort
     holder["player"], holder["probe"] = player, probe
     tap: list[tuple[bytes, bytes]] = []
     bridge.io.aec_tap = tap
@@ -408,6 +412,125 @@ def vec_reader_for(pj: Any) -> Callable[[Any, int], bytes]:
     return vec_reader()
 
 
+def keep_for_process(port: Any) -> None:
+    from agent_desktop.sip.audio import keep_for_process as keep
+
+    keep(port)
+
+
+# ------------------------------------------------------------------ mute (the app's path)
+
+MUTE_WINDOW_S = 2.0
+MUTE_SETTLE_S = 0.4  # after a switch: jitter buffers, the phone's 50 ms blocks
+
+
+def mute_scenario(sip_port: int) -> dict[str, Any]:
+    """SipEngine + AudioBridge (what the app runs), 440 Hz fed into the virtual mic, a
+    call to test phone 8002 (its own process). Windows of MUTE_WINDOW_S: unmuted, muted
+    (CallSession.set_muted(True)), unmuted again. The phone's tone check per window says
+    what the far end received. Returns the three checks and the phone's levels."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from agent_desktop.sip import AccountSettings, EngineConfig, SipEngine, Transport
+    from agent_desktop.sip.audio import AudioBridge
+    from tests.support.pulse import PACAT_FORMAT, Recorder
+    from tests.support.sipphone import SipPhone
+
+    registrar = f"127.0.0.1:{sip_port}"
+    env = dict(os.environ)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def wait(cond: Callable[[], bool], seconds: float) -> bool:
+        if cond():
+            return True
+        end = time.monotonic() + seconds
+        loop = QEventLoop()
+        check = QTimer()
+        check.setInterval(5)
+
+        def tick() -> None:
+            if cond() or time.monotonic() > end:
+                check.stop()
+                loop.quit()
+
+        check.timeout.connect(tick)
+        check.start()
+        loop.exec()
+        return cond()
+
+    sox = subprocess.Popen(
+        ["sox", "-q", "-n", "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16",
+         "-c", "1", "-", "synth", "sine", "440", "vol", "0.3"],
+        stdout=subprocess.PIPE, env=env)  # fmt: skip
+    pacat = subprocess.Popen(
+        ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+        stdin=sox.stdout, env=env)  # fmt: skip
+    assert sox.stdout is not None
+    sox.stdout.close()
+    procs += [sox, pacat]
+    phone = SipPhone("far8002").start()
+    bridge = AudioBridge(aec=False)  # the far end is silent: nothing to cancel
+    engine = SipEngine(
+        EngineConfig(bind_address="127.0.0.1", transports=(Transport.UDP,)), media_hook=bridge
+    )
+    result: dict[str, Any] = {}
+    try:
+        engine.start()
+        phone.register("8002", "demo", registrar)
+        acc = engine.add_account(AccountSettings("8001", "demo", registrar,
+                                                 transport=Transport.UDP))  # fmt: skip
+        if not wait(lambda: acc.state.name == "REGISTERED", 10):
+            raise RuntimeError(f"8001 not registered: {acc.state}")
+        call = acc.make_call("8002")
+        # (the Qt loop must run meanwhile: it polls our SIP stack, e.g. for the 401 retry)
+        if not wait(lambda: bool(phone.events("incoming")), 10):
+            raise RuntimeError("8002 never saw the call")
+        far_call = str(phone.events("incoming")[0]["call"])
+        rec = Recorder(env, "speaker.monitor")
+        phone.answer(far_call)
+        if not wait(lambda: call.state.name == "CONFIRMED" and bridge.counters.calls_attached,
+                    10):  # fmt: skip
+            raise RuntimeError(f"call not confirmed: {call.state}")
+        phone.send_tone(far_call, 1000.0)  # the other direction must stay open while muted
+        wait(lambda: False, 1.5)  # the phone's jitter buffer, the mic stream
+        marks = {"unmuted": time.time()}
+        wait(lambda: False, MUTE_WINDOW_S)
+        call.set_muted(True)
+        marks["muted"] = time.time()
+        wait(lambda: False, MUTE_WINDOW_S)
+        call.set_muted(False)
+        marks["unmuted_again"] = time.time()
+        wait(lambda: False, MUTE_WINDOW_S)
+        end = time.time()
+        spk = rec.stop()
+        spk_start = rec.first_byte_ts or rec.started
+
+        def speaker_blocks(a: float, b: float) -> dict[str, int]:
+            """1 kHz blocks the agent's speaker played between wall times a and b."""
+            i, j = (max(0, int((t - spk_start) * RATE) * 2) for t in (a, b))
+            blocks = tone_blocks(spk[i:j], [1000.0, 1004.0])
+            return {"blocks": len(blocks), "present": sum(blocks)}
+
+        names = list(marks)
+        for i, name in enumerate(names):
+            since = marks[name] + MUTE_SETTLE_S
+            until = marks[names[i + 1]] if i + 1 < len(names) else end
+            result[name] = phone.tone_check(far_call, 440.0, since_ts=since, until_ts=until)
+            result[name]["speaker_1k"] = speaker_blocks(since + 0.3, until - 0.3)
+        result["muted_flag"] = call.muted
+        result["stats"] = bridge.stats()
+        call.hangup()
+        wait(lambda: not engine.calls, 5)
+        result["ok"] = True
+    finally:
+        for proc in procs:
+            proc.terminate()
+        bridge.shutdown()
+        engine.shutdown()
+        phone.close()
+    return result
+
+
 # ------------------------------------------------------------------ the child
 
 
@@ -421,6 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(name)s %(message)s")  # fmt: skip
     sys.setswitchinterval(0.001)  # the clock thread's callbacks want the GIL soon
+    if args.scenario == "mute":
+        from PySide6.QtCore import QCoreApplication
+
+        app = QCoreApplication([])
+        app.setApplicationName("audio-runner")
+        try:
+            mute_result = {"scenario": "mute", **mute_scenario(args.sip_port)}
+        except Exception as exc:
+            log.exception("scenario failed")
+            mute_result = {"scenario": "mute", "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        Path(args.out).write_text(json.dumps(mute_result, indent=1, default=str))
+        sys.stderr.flush()
+        os._exit(0 if mute_result.get("ok") else 1)
 
     import pjsua2 as pj
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer

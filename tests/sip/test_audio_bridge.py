@@ -7,6 +7,8 @@ the private PulseAudio daemon; the child registers as example phone 8001 and pri
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +130,48 @@ def test_echo_is_cancelled_with_the_speaker_looped_into_the_microphone(
     assert far_only["mic_dbfs"] > -35, far_only  # the loop really carried the echo
     assert far_only["erle_db"] >= 20, far_only
     assert abs(talk["tone_change_db"]) <= 3, talk
+
+
+def test_muting_the_call_silences_what_the_far_end_receives(
+    asterisk: AsteriskSandbox, pulse: PulseServer, tmp_path: Path
+) -> None:
+    """The app's path (SipEngine + AudioBridge + CallSession.set_muted), proven by audio:
+    440 Hz into the agent's microphone, the far end (test phone 8002) checks what it gets
+    in 2 s windows (0.4 s settle after each switch); it keeps sending 1 kHz, which the
+    agent's speaker must keep playing while muted (mute is one direction only)."""
+    res = _run(asterisk, pulse, tmp_path, "mute", 0)
+    unmuted, muted, again = res["unmuted"], res["muted"], res["unmuted_again"]
+    print(f"mute: unmuted={unmuted} muted={muted} unmuted_again={again}")
+    for window in (unmuted, muted, again):
+        assert window["blocks"] >= 25, window  # 50 ms blocks: the far end got audio
+    assert unmuted["present"] >= unmuted["blocks"] - 3, unmuted
+    assert muted["present"] == 0, muted
+    assert muted["mean_rms"] < 30, muted  # silence, not just a weaker tone
+    assert again["present"] >= again["blocks"] - 3, again
+    assert res["muted_flag"] is False
+    for window in (unmuted, muted, again):
+        speaker = window["speaker_1k"]
+        assert speaker["blocks"] >= 20, speaker
+        assert speaker["present"] >= speaker["blocks"] - 3, speaker
+
+
+def test_bridge_ports_survive_churn_on_the_conference_clock(tmp_path: Path) -> None:
+    """The crash behind the reverted AEC merge: a port destroyed while pjmedia's clock
+    can still call it. 80 ports created, connected, disconnected under GIL pressure and
+    kept (keep_for_process, as BridgePort does); then libDestroy and a clean exit."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-m", "tests.sip.port_lifetime", "keep", "80"],
+        cwd=repo, capture_output=True, text=True, timeout=120, check=False,
+        env={**_child_env(), "PYTHONPATH": str(repo)},
+    )  # fmt: skip
+    tail = (proc.stdout + proc.stderr)[-3000:]
+    assert proc.returncode == 0, tail
+    assert "cycles done: 80" in proc.stdout, tail
+    assert "exit clean" in proc.stdout, tail
+
+
+def _child_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
