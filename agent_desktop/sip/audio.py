@@ -103,6 +103,8 @@ AEC_FAR_TRIM_TO = ms_to_bytes(60)
 # is playing; only then is the missing part taken as silence, and the alignment kept as above.
 AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
 AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
+MIC_WATCH_MS = 50  # how often the audio thread checks that microphone reads still come
+MIC_STALL_S = 0.045  # no read for this long: the speaker is fed per frame again
 VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
 
 
@@ -251,18 +253,8 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
         self._pinned = False
 
     def _pin_thread_state(self) -> None:
-        """SWIG's director wraps every callback in PyGILState_Ensure/Release. On pjmedia's
-        clock thread (not a Python thread) that creates and destroys a Python thread state
-        each time, about half of an empty callback's cost. One extra Ensure, never
-        released, keeps the state for the thread's life (one small leak per clock thread).
-        Measured: the clock thread's CPU per empty callback about halves."""
         self._pinned = True
-        ident = threading.get_ident()
-        if ident in _PINNED_THREADS or not hasattr(ctypes, "pythonapi"):
-            return
-        _PINNED_THREADS.add(ident)
-        with contextlib.suppress(Exception):
-            ctypes.pythonapi.PyGILState_Ensure()
+        pin_python_thread_state()
 
     def create(self, name: str = "agent-bridge") -> None:
         fmt = pj.MediaFormatAudio()
@@ -315,6 +307,24 @@ _PINNED_THREADS: set[int] = set()
 _KEPT_PORTS: list[Any] = []
 
 
+def pin_python_thread_state() -> None:
+    """Keep a Python thread state for the calling native thread's whole life.
+
+    Callbacks from a thread Python did not start (pjmedia's clock thread; a QThread's
+    event loop calling slots) run between PyGILState_Ensure/Release. Without a
+    thread state that outlives them, each call creates and destroys one: about half of
+    an empty callback's cost. One extra Ensure, never released, keeps the state (one
+    small leak per thread). Measured: the clock thread's CPU per empty callback about
+    halves; the audio thread's CPU in a call (tests/sip/audio_runner.py tone) see
+    bench/results/audio_bridge.json."""
+    ident = threading.get_ident()
+    if ident in _PINNED_THREADS or not hasattr(ctypes, "pythonapi"):
+        return
+    _PINNED_THREADS.add(ident)
+    with contextlib.suppress(Exception):
+        ctypes.pythonapi.PyGILState_Ensure()
+
+
 def keep_for_process(port: Any) -> None:
     """Never destroy this AudioMediaPort (Python subclass) while the process lives.
 
@@ -339,9 +349,12 @@ class Waker:
         self.rsock.setblocking(False)
         self.wsock.setblocking(False)
         self.pending = False
+        # False while the microphone's reads (also every 20 ms) feed the speaker: then a
+        # wake-up per frame would only double the audio thread's work.
+        self.enabled = True
 
     def __call__(self) -> None:
-        if not self.pending:
+        if self.enabled and not self.pending:
             self.pending = True
             with contextlib.suppress(OSError):  # full or closed: a wake-up is pending
                 self.wsock.send(b"w")
@@ -415,6 +428,8 @@ class AudioIO(QObject):
         self.source: QAudioSource | None = None
         self.source_dev: Any = None
         self.timer: QTimer | None = None
+        self.watch: QTimer | None = None  # microphone reads still coming? (see Waker)
+        self._mic_at = 0.0  # monotonic time of the last microphone read during a call
         self.want_out: QAudioDevice | None = None
         self.want_in: QAudioDevice | None = None
         self.running = False
@@ -429,10 +444,14 @@ class AudioIO(QObject):
     # -- commands (queued from the GUI thread)
     @Slot()
     def setup(self) -> None:
+        pin_python_thread_state()  # this runs on the audio thread (its started signal)
         self.timer = QTimer(self)
         self.timer.setTimerType(QTimer_precise())
         self.timer.setInterval(TONE_INTERVAL_MS)
         self.timer.timeout.connect(self.pump)
+        self.watch = QTimer(self)
+        self.watch.setInterval(MIC_WATCH_MS)
+        self.watch.timeout.connect(self._watch_mic)
         if self.waker is not None:
             self.notifier = QSocketNotifier(
                 self.waker.rsock.fileno(), QSocketNotifier.Type.Read, self
@@ -462,6 +481,12 @@ class AudioIO(QObject):
             self._close_source()
         self.running = speaker_on or mic_on
         self._update_timer()
+        if self.watch is not None:
+            if self.running and not self.watch.isActive():
+                self.watch.start()
+            elif not self.running:
+                self.watch.stop()
+                self._wake_per_frame()
 
     def _update_timer(self) -> None:
         """The timer only feeds the test tone; call audio is fed when a frame arrives."""
@@ -519,6 +544,8 @@ class AudioIO(QObject):
             self.notifier = None
         if self.timer is not None:
             self.timer.stop()
+        if self.watch is not None:
+            self.watch.stop()
         self._close_sink()
         self._close_source()
         self.running = False
@@ -582,6 +609,7 @@ class AudioIO(QObject):
         self.opened.emit(MICROPHONE, _dev_id(dev) or "")
 
     def _close_source(self) -> None:
+        self._wake_per_frame()
         if self.source is not None:
             if self.source_dev is not None:
                 with contextlib.suppress(RuntimeError):
@@ -699,12 +727,32 @@ class AudioIO(QObject):
             return
         data = bytes(raw.data())
         if self.counters.calls_attached:
+            # Reads come every ~20 ms during a call: they feed the speaker too (and, with
+            # the canceller, queue the freshest reference before pairing), so the clock
+            # thread's per-frame wake-up is switched off while they keep coming.
+            self._mic_at = time.monotonic()
+            waker = self.waker
+            if waker is not None and waker.enabled:
+                waker.enabled = False
+            self._feed_speaker()
             if self.aec_enabled and self.aec is not None:
-                self._feed_speaker()  # queue the freshest reference before pairing
                 data = self._cancel_echo(data)
             self._deliver_mic(data)
         elif self.meter:
             self._meter(data)
+
+    @Slot()
+    def _watch_mic(self) -> None:
+        """The microphone stopped delivering (stalled, closed): wake per frame again."""
+        waker = self.waker
+        stalled = time.monotonic() - self._mic_at > MIC_STALL_S
+        if waker is not None and not waker.enabled and stalled:
+            self._wake_per_frame()
+            self._feed_speaker()
+
+    def _wake_per_frame(self) -> None:
+        if self.waker is not None:
+            self.waker.enabled = True
 
     def _deliver_mic(self, data: bytes) -> None:
         if data:
@@ -1146,6 +1194,9 @@ class AudioBridge(QObject):
             "frames": st.frames,
             "erle_db": None if st.erle_db is None else round(st.erle_db, 1),
             "mean_process_us": round(st.mean_process_us, 1),
+            "mean_process_cpu_us": round(st.mean_process_cpu_us, 1),
+            "skipped_frames": st.skipped_frames,
+            "replayed_frames": st.replayed_frames,
             "ref_missing": self.counters.aec_ref_missing,
             "ref_trims": self.counters.aec_ref_trims,
             "ref_trimmed_ms": bytes_to_ms(self.counters.aec_ref_trimmed_bytes),
