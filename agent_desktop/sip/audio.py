@@ -103,8 +103,6 @@ AEC_FAR_TRIM_TO = ms_to_bytes(60)
 # is playing; only then is the missing part taken as silence, and the alignment kept as above.
 AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
 AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
-MIC_WATCH_MS = 50  # how often the audio thread checks that microphone reads still come
-MIC_STALL_S = 0.045  # no read for this long: the speaker is fed per frame again
 VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
 
 
@@ -342,19 +340,21 @@ class Waker:
     """Wakes the audio thread from pjmedia's clock thread without touching Qt there: one
     byte on a socket pair (a QSocketNotifier on the audio thread reads it). At most one
     byte is in flight; a lost race costs one 20 ms frame of delay, never a stall, because
-    the next frame wakes again."""
+    the next frame wakes again.
+
+    Tried and dropped: no wake-ups while microphone reads (also every 20 ms) fed the
+    speaker. It saved ~50 wake-ups a second, but a frame then waited up to 20 ms more
+    before reaching the sink, and the 30 s tone call lost an isolated 20 ms block in 2
+    runs of 5 (0 of 5 with a wake-up per frame, same machine and load)."""
 
     def __init__(self) -> None:
         self.rsock, self.wsock = socket.socketpair()
         self.rsock.setblocking(False)
         self.wsock.setblocking(False)
         self.pending = False
-        # False while the microphone's reads (also every 20 ms) feed the speaker: then a
-        # wake-up per frame would only double the audio thread's work.
-        self.enabled = True
 
     def __call__(self) -> None:
-        if self.enabled and not self.pending:
+        if not self.pending:
             self.pending = True
             with contextlib.suppress(OSError):  # full or closed: a wake-up is pending
                 self.wsock.send(b"w")
@@ -428,8 +428,6 @@ class AudioIO(QObject):
         self.source: QAudioSource | None = None
         self.source_dev: Any = None
         self.timer: QTimer | None = None
-        self.watch: QTimer | None = None  # microphone reads still coming? (see Waker)
-        self._mic_at = 0.0  # monotonic time of the last microphone read during a call
         self.want_out: QAudioDevice | None = None
         self.want_in: QAudioDevice | None = None
         self.running = False
@@ -449,9 +447,6 @@ class AudioIO(QObject):
         self.timer.setTimerType(QTimer_precise())
         self.timer.setInterval(TONE_INTERVAL_MS)
         self.timer.timeout.connect(self.pump)
-        self.watch = QTimer(self)
-        self.watch.setInterval(MIC_WATCH_MS)
-        self.watch.timeout.connect(self._watch_mic)
         if self.waker is not None:
             self.notifier = QSocketNotifier(
                 self.waker.rsock.fileno(), QSocketNotifier.Type.Read, self
@@ -481,12 +476,6 @@ class AudioIO(QObject):
             self._close_source()
         self.running = speaker_on or mic_on
         self._update_timer()
-        if self.watch is not None:
-            if self.running and not self.watch.isActive():
-                self.watch.start()
-            elif not self.running:
-                self.watch.stop()
-                self._wake_per_frame()
 
     def _update_timer(self) -> None:
         """The timer only feeds the test tone; call audio is fed when a frame arrives."""
@@ -544,8 +533,6 @@ class AudioIO(QObject):
             self.notifier = None
         if self.timer is not None:
             self.timer.stop()
-        if self.watch is not None:
-            self.watch.stop()
         self._close_sink()
         self._close_source()
         self.running = False
@@ -609,7 +596,6 @@ class AudioIO(QObject):
         self.opened.emit(MICROPHONE, _dev_id(dev) or "")
 
     def _close_source(self) -> None:
-        self._wake_per_frame()
         if self.source is not None:
             if self.source_dev is not None:
                 with contextlib.suppress(RuntimeError):
@@ -727,32 +713,12 @@ class AudioIO(QObject):
             return
         data = bytes(raw.data())
         if self.counters.calls_attached:
-            # Reads come every ~20 ms during a call: they feed the speaker too (and, with
-            # the canceller, queue the freshest reference before pairing), so the clock
-            # thread's per-frame wake-up is switched off while they keep coming.
-            self._mic_at = time.monotonic()
-            waker = self.waker
-            if waker is not None and waker.enabled:
-                waker.enabled = False
-            self._feed_speaker()
             if self.aec_enabled and self.aec is not None:
+                self._feed_speaker()  # queue the freshest reference before pairing
                 data = self._cancel_echo(data)
             self._deliver_mic(data)
         elif self.meter:
             self._meter(data)
-
-    @Slot()
-    def _watch_mic(self) -> None:
-        """The microphone stopped delivering (stalled, closed): wake per frame again."""
-        waker = self.waker
-        stalled = time.monotonic() - self._mic_at > MIC_STALL_S
-        if waker is not None and not waker.enabled and stalled:
-            self._wake_per_frame()
-            self._feed_speaker()
-
-    def _wake_per_frame(self) -> None:
-        if self.waker is not None:
-            self.waker.enabled = True
 
     def _deliver_mic(self, data: bytes) -> None:
         if data:
