@@ -8,8 +8,12 @@ Endpoint each, tests/sip/audio_runner.py):
   where pjsua2's own media path delivers it (a plain AudioMediaPort on the call, as a
   player/recorder would see it) and again on the virtual speaker's monitor: the difference
   is the one-way latency the bridge adds on the speaker path (goal <= 40 ms);
-- CPU of a call to 9001 with the bridge vs the same call with the null device and no port
-  (goal <= 2x).
+- CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x), against two
+  floors: "nullaudio", the call connected both ways to pjsua2's null sound device (pjsua2's
+  own media path: the call's audio is decoded, mixed and encoded, as with a sound device),
+  and "nobridge", the call with nothing connected (pjmedia then neither decodes nor encodes
+  its audio: a floor that no call with audio can reach, kept for comparison with earlier
+  results).
 Writes bench/results/audio_bridge.json.
 """
 
@@ -44,15 +48,21 @@ def main() -> int:
             lat = run_scenario(box.sip_port, "latency", 20.0, pulse.env, work)
             bridge = run_scenario(box.sip_port, "tone", args.seconds, pulse.env, work,
                                   timeout=args.seconds + 90)  # fmt: skip
+            noaec = run_scenario(box.sip_port, "tone-noaec", args.seconds, pulse.env, work,
+                                 timeout=args.seconds + 90)  # fmt: skip
             base = run_scenario(box.sip_port, "nobridge", args.seconds, pulse.env, work,
+                                timeout=args.seconds + 90)  # fmt: skip
+            null = run_scenario(box.sip_port, "nullaudio", args.seconds, pulse.env, work,
                                 timeout=args.seconds + 90)  # fmt: skip
     finally:
         discard(box)
-    for r in (lat, bridge, base):
+    for r in (lat, bridge, noaec, base, null):
         if not r.get("ok"):
             print(r.get("error"), r.get("log_tail"), file=sys.stderr)
             return 1
     ratio = bridge["cpu_s"] / max(base["cpu_s"], 1e-3)
+    ratio_noaec = noaec["cpu_s"] / max(base["cpu_s"], 1e-3)
+    floor = max(null["cpu_s"], 1e-3)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "call_seconds": args.seconds,
@@ -65,12 +75,30 @@ def main() -> int:
             "goal_ms": 40,
         },
         "cpu": {
+            "vs_pjsua2_null_sound_path": {
+                "ratio": round(bridge["cpu_s"] / floor, 2),
+                "ratio_no_aec": round(noaec["cpu_s"] / floor, 2),
+                "null_sound_pct_of_core": round(null["cpu_pct"], 2),
+                "note": "the same call through pjsua2's own media path (null sound device)",
+            },
             "bridge_pct_of_core": round(bridge["cpu_pct"], 2),
             "no_bridge_pct_of_core": round(base["cpu_pct"], 2),
             "ratio": round(ratio, 2),
             "goal_ratio": 2.0,
+            "note": "bridge = with the WebRTC AEC3 echo canceller on (the default); "
+            "ratio, ratio_no_aec: against the call with nothing connected (no decoding)",
+            "bridge_no_aec_pct_of_core": round(noaec["cpu_pct"], 2),
+            "ratio_no_aec": round(ratio_noaec, 2),
+            "aec": bridge["stats"].get("aec"),
+            "threads_s": {
+                "bridge": bridge.get("thread_cpu_s"),
+                "bridge_no_aec": noaec.get("thread_cpu_s"),
+                "no_bridge": base.get("thread_cpu_s"),
+                "null_sound": null.get("thread_cpu_s"),
+            },
         },
         "speaker_tone": bridge["speaker"],
+        "speaker_tone_no_aec": noaec["speaker"],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -12,8 +12,8 @@ What the engine calls, on the pjsua2 thread, after `libInit()` with `setNullDev(
     bridge = AudioBridge()                   # once; QObject on the GUI thread
     bridge.attach(key, call.getAudioMedia(-1))   # on media active (again on re-INVITE)
     bridge.detach(key)                        # on hold / media gone / DISCONNECTED
-    bridge.shutdown()                         # staged quit, BEFORE libDestroy; then let the
-                                              # library run ~100 ms (port removal is async)
+    bridge.shutdown()                         # staged quit, BEFORE libDestroy (the port is
+                                              # disconnected and kept for the process)
 Settings screen: devices(kind), set_device(kind, id or None), active_devices(),
 start_test_tone(), stop_test_tone(), set_meter_enabled(), start_ringing(), stop_ringing(),
 stats(); signals devices_changed, active_devices_changed, level_changed(dBFS),
@@ -26,7 +26,9 @@ import contextlib
 import ctypes
 import logging
 import math
+import socket
 import tempfile
+import threading
 import time
 import wave
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, QThread, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, QUrl, Signal, Slot
 from PySide6.QtMultimedia import (
     QAudio,  # noqa: F401  (PySide6: import QAudio before connecting stateChanged)
     QAudioDevice,
@@ -47,6 +49,7 @@ from PySide6.QtMultimedia import (
     QtAudio,
 )
 
+from agent_desktop.sip.aec import EchoCanceller
 from agent_desktop.sip.pcm import (
     FRAME_BYTES,
     FRAME_MS,
@@ -71,7 +74,7 @@ KINDS = (SPEAKER, MICROPHONE, RINGER)
 SINK_BUFFER_BYTES = 1280
 SOURCE_BUFFER_BYTES = 1280
 NATIVE_PERIOD_FRAMES = 256
-PUMP_INTERVAL_MS = 5
+TONE_INTERVAL_MS = 10  # the test tone (no call clock to drive the speaker) is fed by a timer
 SPEAKER_RING_BYTES = ms_to_bytes(400)
 SPEAKER_MAX_BYTES = ms_to_bytes(120)  # more queued than this: trim (a sink stalled)
 SPEAKER_TRIM_TO = ms_to_bytes(40)
@@ -82,6 +85,24 @@ MIC_RING_BYTES = ms_to_bytes(400)
 MIC_MAX_BYTES = ms_to_bytes(100)  # more waiting than this: trim to keep latency bounded
 MIC_TRIM_TO = ms_to_bytes(40)
 LEVEL_BLOCK_BYTES = ms_to_bytes(50)  # meter updates at ~20 Hz
+# Echo canceller reference: bytes written to the sink wait here until a microphone frame
+# takes them (one far frame per near frame, in order). More than this queued means the two
+# streams drifted apart: drop the oldest (the canceller re-finds the delay).
+AEC_FAR_MAX_BYTES = ms_to_bytes(200)
+AEC_FAR_TRIM_TO = ms_to_bytes(60)
+# The pairing "microphone frame k <-> reference frame k" must never slide: a slide moves the
+# echo delay under AEC3, which then re-converges and, meanwhile, suppresses near-end speech.
+# Sink writes (any size, when Qt has room) and microphone reads (bursts) jitter against each
+# other, so a microphone frame can find less than a frame queued: the missing part is then
+# silence and as many bytes of the next far audio are skipped, so the alignment after it is
+# unchanged. (Inserting a whole silent frame instead made the reference 20 ms later each
+# time, eating the echo's lag behind it; measured: 48 ms in the looped test, and the
+# double-talk tone lost 4-5 dB once that lead shrank below ~15 ms.)
+# Hence a microphone frame whose reference is not written yet waits for it (the speaker is
+# fed from the same thread, usually within a few ms), at most this long while the speaker
+# is playing; only then is the missing part taken as silence, and the alignment kept as above.
+AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
+AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
 VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
 
 
@@ -89,13 +110,29 @@ VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check perio
 
 
 def _vec_bytes_slow(vec: Any, size: int) -> bytes:
-    return bytes(vec)[:size]
+    return bytes(list(vec))[:size]
+
+
+def _vec_ptr(vec: Any) -> int:
+    # A SWIG std::vector<unsigned char>: its first member is the data pointer.
+    return ctypes.c_void_p.from_address(int(vec.this)).value or 0
 
 
 def _vec_bytes_fast(vec: Any, size: int) -> bytes:
-    # A SWIG std::vector<unsigned char>: its first member is the data pointer.
-    ptr = ctypes.c_void_p.from_address(int(vec.this)).value
+    ptr = _vec_ptr(vec)
     return ctypes.string_at(ptr, size) if ptr else b""
+
+
+def _vec_fill_slow(frame: Any, data: bytes) -> None:
+    frame.buf = pj.ByteVector(data)
+
+
+def _vec_fill_fast(frame: Any, data: bytes) -> None:
+    """Resize the frame's own vector and copy into it (~3 us instead of ~12 us for a
+    new ByteVector, which SWIG fills byte by byte)."""
+    vec = frame.buf  # a reference to the member, not a copy
+    vec.resize(len(data))
+    ctypes.memmove(_vec_ptr(vec), data, len(data))
 
 
 def _choose_vec_reader() -> Callable[[Any, int], bytes]:
@@ -109,7 +146,21 @@ def _choose_vec_reader() -> Callable[[Any, int], bytes]:
     return _vec_bytes_slow
 
 
+def _choose_vec_filler() -> Callable[[Any, bytes], None]:
+    probe = bytes(range(1, 256)) * 2 + bytes(130)
+    try:
+        frame = pj.MediaFrame()
+        _vec_fill_fast(frame, probe)
+        if frame.buf.size() == len(probe) and bytes(list(frame.buf)) == probe:
+            return _vec_fill_fast
+    except Exception:
+        log.exception("probing the MediaFrame buffer")
+    log.warning("MediaFrame buffer not writable in place; using ByteVector(data) (slower)")
+    return _vec_fill_slow
+
+
 _vec_reader: Callable[[Any, int], bytes] | None = None
+_vec_filler: Callable[[Any, bytes], None] | None = None
 
 
 def vec_reader() -> Callable[[Any, int], bytes]:
@@ -118,6 +169,14 @@ def vec_reader() -> Callable[[Any, int], bytes]:
     if _vec_reader is None:
         _vec_reader = _choose_vec_reader()
     return _vec_reader
+
+
+def vec_filler() -> Callable[[Any, bytes], None]:
+    """The fastest verified way to put bytes into a requested frame (probed once)."""
+    global _vec_filler
+    if _vec_filler is None:
+        _vec_filler = _choose_vec_filler()
+    return _vec_filler
 
 
 # ------------------------------------------------------------------ shared state
@@ -136,58 +195,178 @@ class BridgeCounters:
     sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
     source_errors: int = 0
     sink_errors: int = 0
+    aec_ref_missing: int = 0  # microphone frames that found no reference queued (silence used)
+    aec_ref_trims: int = 0  # times the reference queue was cut back (the streams drifted)
+    aec_ref_trimmed_bytes: int = 0
+    aec_ref_depth_max: int = 0  # bytes queued as reference, highest seen
     calls_attached: bool = False
     fast_path: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
-    """The pjmedia side. Both callbacks run on pjmedia's clock thread: rings and counters only."""
+    """The pjmedia side. Both callbacks run on pjmedia's clock thread (50 times a second
+    each): rings, counters and one non-blocking socket send (the audio thread's wake-up);
+    never pjsua2 or Qt. Kept to a few microseconds of Python each.
 
-    def __init__(self, speaker: PcmRing, mic: PcmRing, counters: BridgeCounters) -> None:
+    Lifetime: a BridgePort is never destroyed (`keep_for_process()`). Its C++ destructor
+    frees the embedded pjmedia_port at once, while pjmedia (2.14+) removes a conference
+    port asynchronously, on a later clock tick: the clock thread then calls a freed port
+    or a Python object half-way through deallocation ("no attribute _pinned", SIGSEGV).
+    Measured (tests/sip/port_lifetime.py, 150 ports a run): dropping a port right after
+    stopTransmit crashed 5 runs of 5, dropping it 5 clock ticks later 1 of 6, dropping it
+    after libDestroy aborted 4 of 4 (pjmedia_conf_remove_port asserts); never destroying
+    it: 0 crashes. One port per AudioBridge, kept; that is the whole cost.
+
+    The attributes also exist on the class (None/False), so that even a callback that
+    reaches a half-cleared object reads defaults and returns instead of raising."""
+
+    speaker: PcmRing | None = None
+    mic: PcmRing | None = None
+    counters: BridgeCounters | None = None
+    wake: Callable[[], None] | None = None
+    _read: Callable[[Any, int], bytes] | None = None
+    _fill: Callable[[Any, bytes], None] | None = None
+    _silence: Any = None
+    _audio_type: int = pj.PJMEDIA_FRAME_TYPE_AUDIO
+    _pinned = False
+
+    def __init__(
+        self,
+        speaker: PcmRing,
+        mic: PcmRing,
+        counters: BridgeCounters,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.speaker = speaker
         self.mic = mic
         self.counters = counters
+        self.wake = wake
         self._read = vec_reader()
-        counters.fast_path = self._read is _vec_bytes_fast
+        self._fill = vec_filler()
+        counters.fast_path = self._read is _vec_bytes_fast and self._fill is _vec_fill_fast
         self._silence = pj.ByteVector(SILENCE_FRAME)
         self._audio_type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        self._pinned = False
+
+    def _pin_thread_state(self) -> None:
+        self._pinned = True
+        pin_python_thread_state()
 
     def create(self, name: str = "agent-bridge") -> None:
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
+        keep_for_process(self)
 
     def onFrameReceived(self, frame: Any) -> None:
         try:
+            if not self._pinned:
+                self._pin_thread_state()
             if frame.type != self._audio_type:
                 return  # NONE every tick when nothing is connected
+            speaker, read, counters = self.speaker, self._read, self.counters
+            if speaker is None or read is None or counters is None:
+                return  # never expected: the object is kept for the process
             size = frame.size
             if size <= 0:
                 return
-            self.speaker.write(self._read(frame.buf, size))
-            self.counters.frames_in += 1
+            speaker.write(read(frame.buf, size))
+            counters.frames_in += 1
+            wake = self.wake
+            if wake is not None:
+                wake()
         except Exception:
             log.exception("onFrameReceived")
 
     def onFrameRequested(self, frame: Any) -> None:
+        # Always an audio frame (silence when the microphone has nothing): DTMF and the
+        # far end need audio going to the call even when idle.
         try:
-            mic = self.mic
-            if mic.available > MIC_MAX_BYTES:
-                self.counters.mic_trimmed_bytes += mic.trim_to(MIC_TRIM_TO)
-            data = mic.read_exact(FRAME_BYTES)
+            counters, mic, fill = self.counters, self.mic, self._fill
+            if counters is None or mic is None or fill is None:
+                return
+            data = mic.read_frame(FRAME_BYTES, MIC_MAX_BYTES, MIC_TRIM_TO)
             if data is None:
                 frame.buf = self._silence
-                if self.counters.calls_attached:
-                    self.counters.mic_gaps += 1
+                if counters.calls_attached:
+                    counters.mic_gaps += 1
             else:
-                frame.buf = pj.ByteVector(data)
+                fill(frame, data)
             frame.size = FRAME_BYTES
             frame.type = self._audio_type
-            self.counters.frames_out += 1
+            counters.frames_out += 1
         except Exception:
             log.exception("onFrameRequested")
+
+
+_PINNED_THREADS: set[int] = set()
+_KEPT_PORTS: list[Any] = []
+
+
+def pin_python_thread_state() -> None:
+    """Keep a Python thread state for the calling native thread's whole life.
+
+    Callbacks from a thread Python did not start (pjmedia's clock thread; a QThread's
+    event loop calling slots) run between PyGILState_Ensure/Release. Without a
+    thread state that outlives them, each call creates and destroys one: about half of
+    an empty callback's cost. One extra Ensure, never released, keeps the state (one
+    small leak per thread). Measured: the clock thread's CPU per empty callback about
+    halves; the audio thread's CPU in a call (tests/sip/audio_runner.py tone) see
+    bench/results/audio_bridge.json."""
+    ident = threading.get_ident()
+    if ident in _PINNED_THREADS or not hasattr(ctypes, "pythonapi"):
+        return
+    _PINNED_THREADS.add(ident)
+    with contextlib.suppress(Exception):
+        ctypes.pythonapi.PyGILState_Ensure()
+
+
+def keep_for_process(port: Any) -> None:
+    """Never destroy this AudioMediaPort (Python subclass) while the process lives.
+
+    `__disown__()` hands the C++ object to the SWIG director, which in turn holds a
+    reference to the Python object: neither is ever freed, not by the cyclic GC, not at
+    interpreter exit (a destructor after libDestroy() asserts in pjmedia). A disconnected
+    conference port costs the clock nothing (the bridge skips ports without connections);
+    the leak is one small object per port created. Call it after createPort()."""
+    with contextlib.suppress(AttributeError):
+        port.__disown__()
+    _KEPT_PORTS.append(port)
+
+
+class Waker:
+    """Wakes the audio thread from pjmedia's clock thread without touching Qt there: one
+    byte on a socket pair (a QSocketNotifier on the audio thread reads it). At most one
+    byte is in flight; a lost race costs one 20 ms frame of delay, never a stall, because
+    the next frame wakes again.
+
+    Tried and dropped: no wake-ups while microphone reads (also every 20 ms) fed the
+    speaker. It saved ~50 wake-ups a second, but a frame then waited up to 20 ms more
+    before reaching the sink, and the 30 s tone call lost an isolated 20 ms block in 2
+    runs of 5 (0 of 5 with a wake-up per frame, same machine and load)."""
+
+    def __init__(self) -> None:
+        self.rsock, self.wsock = socket.socketpair()
+        self.rsock.setblocking(False)
+        self.wsock.setblocking(False)
+        self.pending = False
+
+    def __call__(self) -> None:
+        if not self.pending:
+            self.pending = True
+            with contextlib.suppress(OSError):  # full or closed: a wake-up is pending
+                self.wsock.send(b"w")
+
+    def drain(self) -> None:
+        self.pending = False
+        with contextlib.suppress(OSError):
+            self.rsock.recv(4096)
+
+    def close(self) -> None:
+        self.rsock.close()
+        self.wsock.close()
 
 
 # ------------------------------------------------------------------ Qt side
@@ -223,11 +402,27 @@ class AudioIO(QObject):
     opened = Signal(str, str)  # kind, device id ("" when closed)
     failed = Signal(str, str)  # kind, message
 
-    def __init__(self, speaker: PcmRing, mic: PcmRing, counters: BridgeCounters) -> None:
+    def __init__(
+        self,
+        speaker: PcmRing,
+        mic: PcmRing,
+        counters: BridgeCounters,
+        waker: Waker | None = None,
+        aec: EchoCanceller | None = None,
+    ) -> None:
         super().__init__()
         self.speaker_ring = speaker
         self.mic_ring = mic
         self.counters = counters
+        self.waker = waker
+        self.notifier: QSocketNotifier | None = None
+        self.aec = aec
+        self.aec_enabled = aec is not None
+        self._far = bytearray()  # written to the sink, not yet used as AEC reference
+        self._far_debt = 0  # far bytes to skip: their place in the reference was silence
+        self._far_written_at = 0.0  # monotonic time of the last far audio queued
+        self.aec_tap: list[tuple[bytes, bytes]] | None = None  # tests: (near, ref) pairs
+        self._near = bytearray()  # microphone bytes short of a whole frame
         self.sink: QAudioSink | None = None
         self.sink_dev: Any = None
         self.source: QAudioSource | None = None
@@ -247,10 +442,16 @@ class AudioIO(QObject):
     # -- commands (queued from the GUI thread)
     @Slot()
     def setup(self) -> None:
+        pin_python_thread_state()  # this runs on the audio thread (its started signal)
         self.timer = QTimer(self)
         self.timer.setTimerType(QTimer_precise())
-        self.timer.setInterval(PUMP_INTERVAL_MS)
+        self.timer.setInterval(TONE_INTERVAL_MS)
         self.timer.timeout.connect(self.pump)
+        if self.waker is not None:
+            self.notifier = QSocketNotifier(
+                self.waker.rsock.fileno(), QSocketNotifier.Type.Read, self
+            )
+            self.notifier.activated.connect(self._on_wake)
 
     @Slot(QAudioDevice, QAudioDevice)
     def set_devices(self, out_dev: QAudioDevice, in_dev: QAudioDevice) -> None:
@@ -274,20 +475,42 @@ class AudioIO(QObject):
         elif not mic_on and self.source is not None:
             self._close_source()
         self.running = speaker_on or mic_on
-        if self.timer is not None:
-            if self.running and not self.timer.isActive():
-                self.timer.start()
-            elif not self.running:
-                self.timer.stop()
+        self._update_timer()
+
+    def _update_timer(self) -> None:
+        """The timer only feeds the test tone; call audio is fed when a frame arrives."""
+        if self.timer is None:
+            return
+        want = self.running and self.tone is not None and self.sink is not None
+        if want and not self.timer.isActive():
+            self.timer.start()
+        elif not want and self.timer.isActive():
+            self.timer.stop()
 
     @Slot(float, float, float)
     def start_tone(self, freq: float, amplitude: float, seconds: float) -> None:
         self.tone = ToneGenerator(freq, amplitude)
         self.tone_until = time.monotonic() + seconds
+        self._update_timer()
 
     @Slot()
     def stop_tone(self) -> None:
         self.tone = None
+        self._update_timer()
+
+    @Slot(bool)
+    def set_aec(self, on: bool) -> None:
+        self.aec_enabled = on and self.aec is not None
+        self.reset_aec()
+
+    @Slot()
+    def reset_aec(self) -> None:
+        """New call or new device: the echo path changed; forget it and the queued frames."""
+        self._far.clear()
+        self._far_debt = 0
+        self._near.clear()
+        if self.aec is not None and self.aec_enabled:
+            self.aec.reset()
 
     @Slot(bool)
     def set_meter(self, on: bool) -> None:
@@ -304,6 +527,10 @@ class AudioIO(QObject):
 
     @Slot()
     def teardown(self) -> None:
+        if self.notifier is not None:
+            self.notifier.setEnabled(False)
+            self.notifier.deleteLater()
+            self.notifier = None
         if self.timer is not None:
             self.timer.stop()
         self._close_sink()
@@ -329,6 +556,8 @@ class AudioIO(QObject):
         self.sink = sink
         self.sink_dev = sink.start()
         self._starving = True
+        self.reset_aec()
+        self._update_timer()
         if sink.error() != QtAudio.Error.NoError:
             self.counters.sink_errors += 1
             self.failed.emit(SPEAKER, f"open failed: {sink.error().name}")
@@ -358,6 +587,7 @@ class AudioIO(QObject):
             set_period(NATIVE_PERIOD_FRAMES)
         self.source = source
         self.source_dev = source.start()
+        self.reset_aec()
         if self.source_dev is not None:
             self.source_dev.readyRead.connect(self._read_mic)
         if source.error() != QtAudio.Error.NoError:
@@ -389,12 +619,23 @@ class AudioIO(QObject):
             self.counters.sink_errors += 1
             self.failed.emit(SPEAKER, err.name)
 
-    # -- the pump (every PUMP_INTERVAL_MS on the audio thread)
+    # -- feeding: a frame from the call wakes us (socket); the test tone runs on a timer;
+    # the microphone is read on readyRead.
+    @Slot()
+    def _on_wake(self) -> None:
+        try:
+            if self.waker is not None:
+                self.waker.drain()
+            self._feed_speaker()
+        except Exception:
+            log.exception("audio wake")
+
     @Slot()
     def pump(self) -> None:
         try:
-            self._read_mic()
             self._feed_speaker()
+            if self.tone is None:
+                self._update_timer()
         except Exception:
             log.exception("audio pump")
 
@@ -429,6 +670,24 @@ class AudioIO(QObject):
         written = dev.write(data)
         if 0 <= written < len(data):  # not expected (we asked for bytesFree)
             self.counters.speaker_trimmed_bytes += len(data) - written
+        if self.aec_enabled and self.source_dev is not None and written > 0:
+            far = self._far
+            played = data[:written] if written < len(data) else data
+            if self._far_debt:
+                skip = min(self._far_debt, len(played))
+                self._far_debt -= skip
+                played = played[skip:]
+            far += played
+            self._far_written_at = time.monotonic()
+            c = self.counters
+            c.aec_ref_depth_max = max(c.aec_ref_depth_max, len(far))
+            if len(far) > AEC_FAR_MAX_BYTES:
+                c.aec_ref_trims += 1
+                c.aec_ref_trimmed_bytes += len(far) - AEC_FAR_TRIM_TO
+                self._aec_event("trim", len(far))
+                del far[: len(far) - AEC_FAR_TRIM_TO]
+            if len(self._near) >= FRAME_BYTES and self.counters.calls_attached:
+                self._deliver_mic(self._cancel_echo(b""))  # frames waiting for this reference
         self._bound_standing_latency(ring)
 
     def _bound_standing_latency(self, ring: PcmRing) -> None:
@@ -454,14 +713,71 @@ class AudioIO(QObject):
             return
         data = bytes(raw.data())
         if self.counters.calls_attached:
+            if self.aec_enabled and self.aec is not None:
+                self._feed_speaker()  # queue the freshest reference before pairing
+                data = self._cancel_echo(data)
+            self._deliver_mic(data)
+        elif self.meter:
+            self._meter(data)
+
+    def _deliver_mic(self, data: bytes) -> None:
+        if data:
             self.mic_ring.write(data)
-        if self.meter:
+            if self.meter:
+                self._meter(data)
+
+    def _meter(self, data: bytes) -> None:
+        if data:
             acc = self._level_acc
             acc += data
             if len(acc) >= LEVEL_BLOCK_BYTES:
                 block = bytes(acc[-LEVEL_BLOCK_BYTES:])
                 acc.clear()
                 self.level_changed.emit(level_dbfs(block))
+
+    def _aec_event(self, kind: str, depth: int) -> None:
+        """Keep the first reference-queue events (diagnostics: when the alignment moved)."""
+        events = self.counters.extra.setdefault("aec_ref_events", [])
+        if len(events) < 200:
+            events.append((round(time.monotonic(), 3), kind, depth))
+
+    def _cancel_echo(self, data: bytes) -> bytes:
+        """Whole 20 ms microphone frames through the canceller, each with the next far-end
+        frame written to the sink before it (silence when nothing was played): the
+        reference always leads its echo. A partial frame waits for the next read."""
+        aec = self.aec
+        assert aec is not None
+        near = self._near
+        near += data
+        usable = len(near) - len(near) % FRAME_BYTES
+        if not usable:
+            return b""
+        far = self._far
+        out = []
+        speaker_playing = time.monotonic() - self._far_written_at < AEC_SPEAKER_IDLE_S
+        done = 0
+        for i in range(0, usable, FRAME_BYTES):
+            if len(far) >= FRAME_BYTES:
+                ref = bytes(far[:FRAME_BYTES])
+                del far[:FRAME_BYTES]
+            elif speaker_playing and usable - i <= AEC_NEAR_WAIT_BYTES:
+                break  # its reference is on the way: wait for the next sink write
+            else:
+                # Short: pad with silence and skip as much of the next far audio.
+                self.counters.aec_ref_missing += 1
+                self._aec_event("missing", len(far))
+                ref = bytes(far) + SILENCE_FRAME[len(far) :]
+                self._far_debt += FRAME_BYTES - len(far)
+                far.clear()
+                if self._far_debt > AEC_FAR_MAX_BYTES:  # the speaker stopped: start afresh
+                    self._far_debt = 0
+            frame = bytes(near[i : i + FRAME_BYTES])
+            if self.aec_tap is not None:
+                self.aec_tap.append((frame, ref))
+            out.append(aec.process(frame, ref))
+            done = i + FRAME_BYTES
+        del near[:done]
+        return b"".join(out)
 
 
 def probe_device(dev: QAudioDevice, is_input: bool) -> bool:
@@ -510,10 +826,18 @@ class AudioBridge(QObject):
     _io_meter = Signal(bool)
     _io_reopen = Signal()
     _io_teardown = Signal()
+    _io_aec = Signal(bool)
+    _io_aec_reset = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, aec: bool = True) -> None:
+        """`aec`: cancel the speaker's echo in the microphone signal (WebRTC AEC3, see
+        aec.py); False for headsets or tests. Switchable later with set_aec_enabled()."""
         super().__init__(parent)
         self.counters = BridgeCounters()
+        self.waker = Waker()
+        # Created even when disabled, so that it can be switched on mid-call.
+        self.aec = EchoCanceller(backend="auto")
+        self._aec_on = aec
         self.speaker_ring = PcmRing(SPEAKER_RING_BYTES)
         self.mic_ring = PcmRing(MIC_RING_BYTES)
         self.port: BridgePort | None = None
@@ -541,7 +865,10 @@ class AudioBridge(QObject):
 
         self.thread_ = QThread()
         self.thread_.setObjectName("audio-io")
-        self.io = AudioIO(self.speaker_ring, self.mic_ring, self.counters)
+        self.io = AudioIO(
+            self.speaker_ring, self.mic_ring, self.counters, waker=self.waker, aec=self.aec
+        )
+        self.io.aec_enabled = aec
         self.io.moveToThread(self.thread_)
         self.thread_.started.connect(self.io.setup)
         self._io_set_devices.connect(self.io.set_devices)
@@ -551,6 +878,8 @@ class AudioBridge(QObject):
         self._io_meter.connect(self.io.set_meter)
         self._io_reopen.connect(self.io.reopen)
         self._io_teardown.connect(self.io.teardown)
+        self._io_aec.connect(self.io.set_aec)
+        self._io_aec_reset.connect(self.io.reset_aec)
         self.io.level_changed.connect(self._on_level)
         self.io.opened.connect(self._on_opened)
         self.io.failed.connect(self._on_failed)
@@ -576,6 +905,7 @@ class AudioBridge(QObject):
         if not self.counters.calls_attached:
             self.speaker_ring.clear()
             self.mic_ring.clear()
+        self._io_aec_reset.emit()  # a new (or re-negotiated) call: a new echo path
         self.counters.calls_attached = True
         self._update_running()
 
@@ -599,25 +929,30 @@ class AudioBridge(QObject):
 
     def _ensure_port(self) -> BridgePort:
         if self.port is None:
-            port = BridgePort(self.speaker_ring, self.mic_ring, self.counters)
+            port = BridgePort(self.speaker_ring, self.mic_ring, self.counters, self.waker)
             port.create()
             self.port = port
         return self.port
 
     def shutdown(self) -> None:
-        """Staged quit, on the pjsua2 thread before libDestroy: detach all, drop the port,
-        stop the audio thread. Then let the library run ~100 ms (port removal is async)."""
+        """Staged quit, on the pjsua2 thread before libDestroy: detach every call, stop
+        the audio thread. The port is kept (see BridgePort); nothing to wait for."""
         if self._closed:
             return
         self._closed = True
         for key in list(self.calls):
             self.detach(key)
-        self.port = None
+        # The port is NOT dropped (see BridgePort: destroying it while the library lives,
+        # or after libDestroy, crashes): it stays disconnected, registered until
+        # libDestroy, and is kept for the process. It no longer wakes the audio thread.
+        if self.port is not None:
+            self.port.wake = None
         self.verify_timer.stop()
         self.stop_ringing()
         self._io_teardown.emit()
         self.thread_.quit()
         self.thread_.wait(3000)
+        self.waker.close()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
 
@@ -721,6 +1056,14 @@ class AudioBridge(QObject):
         self._update_running()
         QTimer.singleShot(int(seconds * 1000) + 50, self._update_running)
 
+    def set_aec_enabled(self, on: bool) -> None:
+        """Echo cancellation on/off (off: microphone audio goes to the call unchanged)."""
+        self._aec_on = on
+        self._io_aec.emit(on)
+
+    def aec_enabled(self) -> bool:
+        return self._aec_on
+
     def stop_test_tone(self) -> None:
         self._tone_until = 0.0
         self._io_stop_tone.emit()
@@ -793,6 +1136,7 @@ class AudioBridge(QObject):
                 "microphone": round(mic_ms + FRAME_MS + bytes_to_ms(SOURCE_BUFFER_BYTES) / 2, 1),
             },
             "calls": len(self.calls),
+            "aec": self._aec_stats(),
             "speaker_ring": {
                 "written": self.speaker_ring.written,
                 "read": self.speaker_ring.read_total,
@@ -805,6 +1149,25 @@ class AudioBridge(QObject):
                 "dropped": self.mic_ring.dropped,
                 "now": self.mic_ring.available,
             },
+        }
+
+    def _aec_stats(self) -> dict[str, Any]:
+        st = self.aec.stats()
+        return {
+            "enabled": self._aec_on,
+            "backend": st.backend,
+            "active": st.active and self._aec_on,
+            "frames": st.frames,
+            "erle_db": None if st.erle_db is None else round(st.erle_db, 1),
+            "mean_process_us": round(st.mean_process_us, 1),
+            "mean_process_cpu_us": round(st.mean_process_cpu_us, 1),
+            "skipped_frames": st.skipped_frames,
+            "replayed_frames": st.replayed_frames,
+            "ref_missing": self.counters.aec_ref_missing,
+            "ref_trims": self.counters.aec_ref_trims,
+            "ref_trimmed_ms": bytes_to_ms(self.counters.aec_ref_trimmed_bytes),
+            "ref_depth_max_ms": bytes_to_ms(self.counters.aec_ref_depth_max),
+            "ref_events": list(self.counters.extra.get("aec_ref_events", [])),
         }
 
     def _emit_counters(self) -> None:
@@ -863,5 +1226,6 @@ __all__ = [
     "AudioIO",
     "BridgeCounters",
     "BridgePort",
+    "vec_filler",
     "vec_reader",
 ]

@@ -305,9 +305,13 @@ class CallSession(QObject):
         self.mute_changed.emit(muted)
 
     def _apply_mute(self) -> None:
+        # pjsua2's names are from the conference bridge's side: adjustRxLevel scales what
+        # the bridge transmits to this port, i.e. what goes out to the call (pjsua's
+        # conf_adjust_tx_level). adjustTxLevel would silence the far end for the agent
+        # instead (measured by audio: tests/sip/test_audio_bridge.py, mute scenario).
         if self._audio is not None:
             try:
-                self._audio.adjustTxLevel(0.0 if self.muted else 1.0)
+                self._audio.adjustRxLevel(0.0 if self.muted else 1.0)
             except pj.Error as exc:
                 log.warning("mute %s: %s", self.key, describe(exc))
 

@@ -81,6 +81,25 @@ class PcmRing:
             self.read_total += n
             return out
 
+    def read_frame(self, n: int, max_bytes: int, trim_to: int) -> bytes | None:
+        """`read_exact(n)` after trimming to `trim_to` when more than `max_bytes` wait (one
+        lock: the pjmedia clock thread's per-frame call). Trimmed bytes count as dropped."""
+        with self._lock:
+            buf = self._buf
+            size = len(buf)
+            if size > max_bytes:
+                excess = size - trim_to
+                excess += excess % SAMPLE_BYTES
+                del buf[:excess]
+                self.dropped += excess
+                size -= excess
+            if size < n:
+                return None
+            out = bytes(buf[:n])
+            del buf[:n]
+            self.read_total += n
+            return out
+
     def trim_to(self, keep: int) -> int:
         """Drop the oldest bytes so that at most `keep` remain (bounds added latency)."""
         with self._lock:

@@ -203,9 +203,10 @@ def test_backend_failure_at_run_time_falls_back_without_raising(
 
     monkeypatch.setattr(canceller._backend, "process", broken)
     near = bytes(range(256)) * 2 + bytes(FRAME_BYTES - 512)
+    far = bytes(range(64, 192)) * 5  # loud enough that the backend runs (not skipped)
     with caplog.at_level(logging.WARNING, logger="agent_desktop.sip.aec"):
-        assert canceller.process(near, bytes(FRAME_BYTES)) == near
-        assert canceller.process(near, bytes(FRAME_BYTES)) == near
+        assert canceller.process(near, far) == near
+        assert canceller.process(near, far) == near
     assert not canceller.active
     assert caplog.text.count("WITHOUT echo cancellation") == 1
 
@@ -215,3 +216,32 @@ def test_explicit_passthrough_is_logged_at_info(caplog: pytest.LogCaptureFixture
         ec = EchoCanceller(backend="passthrough")
     assert not ec.active
     assert "pass-through" in caplog.text
+
+
+def _with_pause(far: np.ndarray, mic: np.ndarray, talk: np.ndarray, a_s: float, b_s: float) -> None:
+    """The far end falls silent from a_s to b_s (the microphone keeps its noise and talk)."""
+    a, b = int(a_s * FS), int(b_s * FS)
+    far[a:b] = 0
+    mic[a:b] = talk[a:b]
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_quiet_far_end_skips_the_backend_without_losing_the_echo_path(skip: bool) -> None:
+    """Far end speaks 0-4 s, is silent 4-6 s, speaks again 6-10 s. With skip_quiet the
+    backend is not run from 0.5 s into the pause (the microphone passes unchanged) and
+    replays the last 300 ms when the far end returns; ERLE after the pause is unchanged."""
+    far, mic, talk = _scenario("speech", 150)
+    _with_pause(far, mic, talk, 4.0, 6.0)
+    ec = EchoCanceller(skip_quiet=skip)
+    out = _run(ec, far, mic)
+    after = slice(int(6.5 * FS), 10 * FS)  # from 0.5 s after the far end came back
+    erle_after = _power_db(mic[after]) - _power_db(out[after])
+    quiet = slice(int(4.6 * FS), 6 * FS)
+    stats = ec.stats()
+    if skip:
+        assert 60 <= stats.skipped_frames <= 80, stats  # ~1.5 s of 20 ms frames (+ gaps)
+        assert stats.replayed_frames == 15, stats
+        assert np.array_equal(out[quiet], mic[quiet])  # passed through unchanged
+    else:
+        assert stats.skipped_frames == 0
+    assert erle_after >= 20.0, f"ERLE after the pause {erle_after:.1f} dB (skip={skip})"
