@@ -54,7 +54,7 @@ from agent_desktop.session.events import EventStream
 from agent_desktop.session.heartbeat import Heartbeat
 from agent_desktop.session.messages import tr
 from agent_desktop.session.models import LoginResult, Me
-from agent_desktop.session.state import AgentStateMachine, Network
+from agent_desktop.session.state import AgentStateMachine, Network, Session
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.settings import AppSettings, apply_theme
 from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
@@ -634,6 +634,8 @@ class AgentApp(QObject):
             for kind, dev in (("microphone", s.audio.microphone), ("speaker", s.audio.speaker),
                               ("ringer", s.audio.ringer)):
                 pin_device(self.bridge, kind, dev)
+            if s.echo_cancellation != self.bridge.aec_enabled():
+                self.bridge.set_aec_enabled(s.echo_cancellation)
         if self.screen_pop is not None:
             self.screen_pop.settings = s.screen_pop
         apply_theme(s.theme)
@@ -793,7 +795,9 @@ class AgentApp(QObject):
             self.window.apply_me(me)
 
     def _session_over(self, code: str, detail: str) -> None:
-        if self.machine.state.ended is None or self.machine.state.ended.code != code:
+        # The first word on it is the reason (revoked, expired, replaced …); what a request
+        # still in flight says afterwards ("unauthenticated": the token is gone) is not.
+        if self.machine.state.session is not Session.ENDED:
             self.machine.session_ended(code, detail)
         self._stop_session_workers()
         if self.client is not None:
@@ -1046,6 +1050,7 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
                           ("speaker", app_settings.audio.speaker),
                           ("ringer", app_settings.audio.ringer)):
             pin_device(bridge, kind, dev)
+        bridge.set_aec_enabled(app_settings.echo_cancellation)
     history = HistoryStore(args.history_file)
     recordings = Path(args.recordings_dir) if args.recordings_dir else Path(
         QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)

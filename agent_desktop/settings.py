@@ -65,6 +65,8 @@ class AppSettings:
     theme: Theme = Theme.SYSTEM
     start_at_login: bool = False
     start_minimized: bool = False
+    # Speakers (or a laptop's built-in microphone) need it; a headset does not.
+    echo_cancellation: bool = True
 
     @classmethod
     def load(cls, q: QSettings) -> AppSettings:
@@ -84,6 +86,7 @@ class AppSettings:
             theme=theme,
             start_at_login=_flag(q, "start/at_login", False),
             start_minimized=_flag(q, "start/minimized", False),
+            echo_cancellation=_flag(q, "audio/echo_cancellation", True),
         )
 
     def save(self, q: QSettings) -> None:
@@ -97,6 +100,7 @@ class AppSettings:
         q.setValue("ui/theme", self.theme.value)
         q.setValue("start/at_login", self.start_at_login)
         q.setValue("start/minimized", self.start_minimized)
+        q.setValue("audio/echo_cancellation", self.echo_cancellation)
         q.sync()
 
     def with_audio(self, **kinds: str) -> AppSettings:

@@ -126,6 +126,10 @@ class SettingsDialog(QDialog):
             label = QLabel(labels[kind])
             label.setBuddy(self.device_boxes[kind])
             form.addRow(label, row)
+        self.aec_box = QCheckBox(tr("Cancel the echo of the speaker (not needed with a "
+                                    "headset)"))
+        self.aec_box.setAccessibleName(tr("Echo cancellation"))
+        form.addRow(self.aec_box)
         form.addRow(self.audio_note)
         return page
 
@@ -229,6 +233,7 @@ class SettingsDialog(QDialog):
         self.language_box.setCurrentIndex(max(0, self.language_box.findData(s.language)))
         self.theme_box.setCurrentIndex(max(0, self.theme_box.findData(s.theme.value)))
         self.start_at_login_box.setChecked(s.start_at_login)
+        self.aec_box.setChecked(s.echo_cancellation)
         self.start_minimized_box.setChecked(s.start_minimized)
 
     def value(self) -> AppSettings:
@@ -244,6 +249,7 @@ class SettingsDialog(QDialog):
             theme=Theme(self.theme_box.currentData()),
             start_at_login=self.start_at_login_box.isChecked(),
             start_minimized=self.start_minimized_box.isChecked(),
+            echo_cancellation=self.aec_box.isChecked(),
         )
 
     # ----------------------------------------------------------------- actions

@@ -4,7 +4,7 @@
 <context>
     <name></name>
     <message>
-        <location filename="../../agent_desktop/app.py" line="+377"/>
+        <location filename="../../agent_desktop/app.py" line="+387"/>
         <source>Logged in.</source>
         <translation>已登录。</translation>
     </message>
@@ -29,12 +29,12 @@
         <translation>{why}；正在重试</translation>
     </message>
     <message>
-        <location line="+186"/>
+        <location line="+188"/>
         <source>Settings could not be saved: {why}</source>
         <translation>无法保存设置：{why}</translation>
     </message>
     <message>
-        <location line="+353"/>
+        <location line="+380"/>
         <source>the SIP engine did not start</source>
         <translation>SIP 引擎未能启动</translation>
     </message>
@@ -1224,12 +1224,22 @@
     <message>
         <location line="+2"/>
         <location line="+1"/>
-        <location line="+161"/>
+        <location line="+167"/>
         <source>Test ringer</source>
         <translation>测试振铃</translation>
     </message>
     <message>
-        <location line="-135"/>
+        <location line="-147"/>
+        <source>Cancel the echo of the speaker (not needed with a headset)</source>
+        <translation>消除扬声器回声（使用耳机时不需要）</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Echo cancellation</source>
+        <translation>回声消除</translation>
+    </message>
+    <message>
+        <location line="+8"/>
         <source>Answer calls automatically</source>
         <translation>自动接听来电</translation>
     </message>
@@ -1374,7 +1384,7 @@
         <translation>音频不可用：SIP 引擎未能启动。</translation>
     </message>
     <message>
-        <location line="+53"/>
+        <location line="+55"/>
         <source>Stop ringer</source>
         <translation>停止振铃</translation>
     </message>

@@ -114,6 +114,7 @@ class FakeAudio(QObject):
         self.log: list[str] = []
         self.meter = False
         self.ringing = False
+        self.aec = True
 
     def devices(self, kind: str) -> list[dict[str, str]]:
         return list(self.lists[kind])
@@ -137,3 +138,9 @@ class FakeAudio(QObject):
 
     def is_ringing(self) -> bool:
         return self.ringing
+
+    def aec_enabled(self) -> bool:
+        return self.aec
+
+    def set_aec_enabled(self, on: bool) -> None:
+        self.aec = on
