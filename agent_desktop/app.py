@@ -372,7 +372,10 @@ class AgentApp(QObject):
             self.window.call_panel.place_call = self.place_call
             self.window.call_panel.recordings_dir = self.recordings_dir
             if self.history is not None:
-                self.window.set_history(self.history)
+                # On the next loop turn: building the history view too would make this one
+                # turn (login reply -> main window on screen) a GUI stall over 20 ms.
+                window, history = self.window, self.history
+                QTimer.singleShot(0, window, lambda: window.set_history(history))
         else:
             self.window._client = client  # the same window follows a new login
         self._last_result = result

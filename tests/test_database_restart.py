@@ -19,7 +19,8 @@ from tests.conftest import TEST_SETTINGS, _seed
 from tests.support.live import start_live_server
 from tests.support.postgres import _as_postgres, free_port, pg_bindir
 
-pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.fault,
+              pytest.mark.timeout(120)]
 
 
 class Cluster:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+# The app end to end, including its faults (the server away 60 s during a call, the heartbeat
+# timeout): part of the fault suite too.
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from tests.pbx_fixtures import discard
 from tests.support.pbx_server import eventually, start_box
 from tests.support.server_proc import REPO, ServerProcess
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(180)]
 
 TIMEOUT_S = 6  # the team's session timeout for this test (heartbeat every 2 s)
 

@@ -28,7 +28,8 @@ from tests.support.live import EventReader
 from tests.support.pbx_server import eventually, start_box
 from tests.support.server_proc import ServerProcess
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.fault,
+              pytest.mark.timeout(300)]
 
 
 @pytest.fixture

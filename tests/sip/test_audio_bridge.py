@@ -72,6 +72,7 @@ def test_microphone_tone_reaches_the_far_end(
     assert res["stats"]["frames_out"] >= 400
 
 
+@pytest.mark.fault
 def test_speaker_unplugged_mid_call_falls_back_and_returns(
     asterisk: AsteriskSandbox, pulse: PulseServer, tmp_path: Path
 ) -> None:

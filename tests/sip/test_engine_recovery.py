@@ -23,7 +23,7 @@ from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard, new_sandbox
 from tests.sip.conftest import PASSWORD, registrar
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
