@@ -44,7 +44,7 @@ from PySide6.QtCore import (
     qInstallMessageHandler,
 )
 
-from agent_desktop import __version__, autostart
+from agent_desktop import __version__, autostart, diagnostics, logs, provisioning
 from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
 from agent_desktop.i18n import install_translator
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
@@ -223,6 +223,8 @@ class AgentApp(QObject):
         self.calls: dict[str, CallContext] = {}
         self._last_ring: tuple[RingInfo, float] | None = None
         self._agent_number = ""
+        self.provisioning = provisioning.Provisioning()  # IT's settings (build_seat sets it)
+        self.sip_transport: str | None = None  # udp / tcp / tls; None: the account default
         login_window.login_requested.connect(self.login)
         login_window.closed.connect(self.request_quit)
 
@@ -241,6 +243,7 @@ class AgentApp(QObject):
     def login(self, form: LoginForm) -> None:
         if self.login_window.busy:
             return
+        logs.remember_secret(form.password, form.phone_password)
         try:
             client = self._client_factory(form.server)
         except e.ApiError as exc:  # a bad URL never reaches the network
@@ -264,8 +267,8 @@ class AgentApp(QObject):
         registrar = self._registrar or default_registrar(client.base_url)
         self._remove_account()
         try:
-            account = self.engine.add_account(AccountSettings(
-                form.device_number, form.phone_password, registrar))
+            account = self.engine.add_account(self._with_transport(AccountSettings(
+                form.device_number, form.phone_password, registrar)))
         except SipError as exc:
             log.warning("phone registration: %s", exc)
             self._login_failed(e.ApiError(e.PHONE_REJECTED, detail=str(exc)))
@@ -331,6 +334,7 @@ class AgentApp(QObject):
     def _logged_in(self, outcome: LoginOutcome) -> None:
         result, client = outcome.result, self.client
         assert client is not None
+        logs.remember_secret(result.token)
         self.login_window.set_busy(False)
         if result.agent is None and not (result.role == "team_admin" and result.team):
             # A system admin: no seat and no single team to show.
@@ -428,6 +432,8 @@ class AgentApp(QObject):
         agent = result.agent
         # An agent's phone; for a team admin without a seat, their own phone (listen/whisper).
         device = agent.device if agent else result.admin_device
+        if device is not None and device.sip is not None:
+            logs.remember_secret(device.sip.password)
         if device is None or device.kind != "internal" or device.sip is None:
             # External phone or none: nothing to register (the chip shows the device note).
             self.machine.sip_registration("unregistered", tr("no SIP device"))
@@ -445,15 +451,23 @@ class AgentApp(QObject):
             return
         self._remove_account()
         try:
-            self.account = self.engine.add_account(AccountSettings(
+            self.account = self.engine.add_account(self._with_transport(AccountSettings(
                 device.sip.username, device.sip.password, registrar,
-                display_name=agent.name if agent else ""))
+                display_name=agent.name if agent else "")))
         except SipError as exc:
             log.warning("SIP account: %s", exc)
             self.machine.sip_registration("failed", str(exc))
             return
         self.account.registration_changed.connect(self._on_registration)
         self._on_registration(self.account.state, self.account.code, self.account.reason)
+
+    def _with_transport(self, settings: Any) -> Any:
+        """The account settings with IT's SIP transport, if any."""
+        if not self.sip_transport:
+            return settings
+        from agent_desktop.sip import Transport
+
+        return replace(settings, transport=Transport(self.sip_transport))
 
     def _on_registration(self, state: Any, code: int, reason: str) -> None:
         value = getattr(state, "value", str(state))
@@ -617,6 +631,8 @@ class AgentApp(QObject):
             self.settings_dialog.activateWindow()
             return
         dialog = SettingsDialog(self.settings, self.bridge, parent=self.window)
+        dialog.lock(self.provisioning.locked, provisioning.locked_tooltip())
+        dialog.diagnostics_requested.connect(self.collect_diagnostics)
         dialog.applied.connect(self.apply_settings)
         dialog.finished.connect(lambda _r: self._settings_closed())
         self.settings_dialog = dialog
@@ -629,6 +645,24 @@ class AgentApp(QObject):
 
     def apply_settings(self, s: AppSettings) -> None:
         """Use the settings now, and save them (off the GUI thread: a disk write)."""
+        s = provisioning.enforce(s, self.provisioning)  # what IT locked stays
+        self._use_settings(s)
+        store, prov = self._settings_store, self.provisioning
+        if store is None:
+            return
+        path, fmt = store.fileName(), store.format()
+
+        def save() -> None:
+            provisioning.save_user_settings(s, QSettings(path, fmt), prov)
+            if s.start_at_login != autostart.is_enabled() or s.start_at_login:
+                autostart.set_enabled(s.start_at_login, minimized=s.start_minimized)
+
+        run_in_worker(save, on_success=lambda _: None,
+                      on_failure=lambda exc: self.window.show_info(
+                          tr("Settings could not be saved: {why}").format(why=exc))
+                      if self.window is not None else None, parent=self)
+
+    def _use_settings(self, s: AppSettings) -> None:
         qapp = QCoreApplication.instance()
         if s.language != self.settings.language and qapp is not None:
             install_translator(qapp, s.language)  # new windows and dialogs; the rest on restart
@@ -642,20 +676,31 @@ class AgentApp(QObject):
         if self.screen_pop is not None:
             self.screen_pop.settings = s.screen_pop
         apply_theme(s.theme)
-        store = self._settings_store
-        if store is None:
-            return
-        path, fmt = store.fileName(), store.format()
 
-        def save() -> None:
-            s.save(QSettings(path, fmt))
-            if s.start_at_login != autostart.is_enabled() or s.start_at_login:
-                autostart.set_enabled(s.start_at_login, minimized=s.start_minimized)
+    def use_provisioning(self, prov: provisioning.Provisioning) -> None:
+        """IT's settings (again, e.g. fetched from the provisioning URL): locks and values."""
+        self.provisioning = prov
+        provisioning.lock_login_window(self.login_window, prov)
+        if self._settings_store is not None:
+            effective = provisioning.effective_settings(self._settings_store, prov)
+            if effective != self.settings:
+                self._use_settings(effective)
+        if prov.sip_transport:
+            self.sip_transport = prov.sip_transport
+        if prov.sip_registrar and (prov.is_locked("sip.registrar") or not self._registrar):
+            self._registrar = prov.sip_registrar
 
-        run_in_worker(save, on_success=lambda _: None,
-                      on_failure=lambda exc: self.window.show_info(
-                          tr("Settings could not be saved: {why}").format(why=exc))
-                      if self.window is not None else None, parent=self)
+    def collect_diagnostics(self) -> None:
+        """Settings → Collect diagnostics: a zip off the GUI thread; the dialog says where."""
+        server = self.client.base_url if self.client else self.login_window.form().server
+        snap = diagnostics.take_snapshot(
+            server, self._registrar or default_registrar(server), user=self._settings_store,
+            provisioning=self.provisioning, effective=self.settings)
+        diagnostics.collect_from_gui(
+            self.settings_dialog, snap, parent=self,
+            on_done=lambda path: self.window.show_info(
+                tr("Diagnostics saved to {path}").format(path=path))
+            if self.window is not None else None)
 
     def place_call(self, number: str) -> Any:
         """Call `number` and track it in the history; None (and the reason shown) if not."""
@@ -962,8 +1007,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"agent-desktop {__version__}")
     p.add_argument("--self-test", action="store_true",
                    help="print a JSON report of versions, SIP, audio and keyring; exit 0/1")
-    p.add_argument("--server", default=DEFAULT_SERVER, help="call-center server URL")
-    p.add_argument("--team", default="", help="team name to prefill")
+    p.add_argument("--collect-diagnostics", metavar="PATH", default=None,
+                   help="write a diagnostics zip (logs, SIP trace, audio, network, versions, "
+                        "settings; no secrets) to PATH (a file or a folder) and exit")
+    p.add_argument("--server", default=None,
+                   help=f"call-center server URL (default: IT's setting, else {DEFAULT_SERVER}"
+                        "; ignored when IT locked it)")
+    p.add_argument("--team", default="", help="team name to prefill (ignored when IT locked it)")
     p.add_argument("--agent", default="", help="agent number to prefill")
     p.add_argument("--sip-registrar", default=None,
                    help="SIP registrar host:port (default: the server's host, port 5060)")
@@ -999,10 +1049,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    level = getattr(logging, str(args.log_level).upper(), logging.INFO)
+    logs.setup_logging(level if isinstance(level, int) else logging.INFO)
     install_qt_logging()
+    if args.collect_diagnostics:
+        return diagnostics.collect_cli(args.collect_diagnostics, args.server, args.sip_registrar)
     if args.self_test:
         report, ok = self_test()
         print(json.dumps(report, indent=2))
@@ -1017,8 +1068,9 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     """Build and wire everything for a QApplication that already exists: SIP engine + audio
     bridge (or the reason they are missing), credentials, history, screen pop, login window.
     The one production wiring; the end-to-end tests use it too."""
+    prov = provisioning.load_system()  # local file (+ the URL's cached copy): no network
     settings_store = settings or QSettings("agent-desktop", "agent-desktop")
-    app_settings = AppSettings.load(settings_store)
+    app_settings = provisioning.effective_settings(settings_store, prov)
     qapp = QCoreApplication.instance()
     if qapp is not None:  # before the first tr(): every text comes in the user's language
         install_translator(qapp, app_settings.language)
@@ -1028,11 +1080,14 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     bridge: Any = None
     sip_reason = ""
     try:
-        from agent_desktop.sip import EngineConfig, SipEngine, SipError
+        from agent_desktop.sip import EngineConfig, SipEngine, SipError, Transport
         from agent_desktop.sip.audio import AudioBridge
 
         bridge = AudioBridge()
-        engine = SipEngine(EngineConfig(port=args.sip_port), media_hook=bridge)
+        config = EngineConfig(port=args.sip_port)
+        if prov.sip_transport == "tls":
+            config = replace(config, transports=(*config.transports, Transport.TLS))
+        engine = SipEngine(config, media_hook=bridge)
         engine.start()
     except (ImportError, SipError) as exc:
         log.error("SIP engine unavailable: %s", exc)
@@ -1060,17 +1115,24 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     ) / "recordings"
 
     login = LoginWindow()
-    login.prefill(server=args.server, team=args.team, agent=args.agent)
+    login.prefill(server=provisioning.resolve(args.server, "server_url", prov, DEFAULT_SERVER),
+                  team=provisioning.resolve(args.team, "team", prov), agent=args.agent)
     seat = AgentApp(
         login_window=login, machine=machine, store=store,
         client_factory=make_client,
-        engine=engine, bridge=bridge, sip_registrar=args.sip_registrar,
+        engine=engine, bridge=bridge,
+        sip_registrar=provisioning.resolve(args.sip_registrar, "sip.registrar", prov) or None,
         sip_unavailable_reason=sip_reason, quit_app=quit_app,
         history=history, screen_pop=screen_pop, recordings_dir=recordings,
         settings=app_settings, settings_store=settings_store,
     )
     if engine is not None:
         engine.incoming_call.connect(seat.on_incoming_call)
+    seat.use_provisioning(prov)
+    if prov.provisioning_url:  # fetch it now, off the GUI thread; the cache until then
+        run_in_worker(provisioning.refresh, on_success=seat.use_provisioning,
+                      on_failure=lambda exc: log.warning("provisioning refresh: %s", exc),
+                      parent=seat)
     return seat
 
 

@@ -191,7 +191,10 @@ class ApiClient:
         if 200 <= r.status_code < 300:
             return r
         try:
-            raise self._error(r)
+            err = self._error(r)
+            # One line per failed call: the diagnostics keep the last ones (logs.SERVER_ERRORS).
+            log.info("%s %s failed: HTTP %s %s", method, path, r.status_code, err.code)
+            raise err
         finally:
             r.close()
 

@@ -9,10 +9,11 @@ dialog lists its devices, switches its level meter on while open, and plays its 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -52,6 +53,7 @@ def pin_device(audio: Any, kind: str, device_id: str | None) -> None:
 
 class SettingsDialog(QDialog):
     applied = Signal(object)  # AppSettings
+    diagnostics_requested = Signal()
 
     def __init__(self, settings: AppSettings, audio: Any = None,
                  parent: QWidget | None = None) -> None:
@@ -71,8 +73,22 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
         apply_button.clicked.connect(self.apply)
+        self._locked: dict[QWidget, str] = {}  # widget → tooltip (provisioned by IT)
+        self.diagnostics_button = QPushButton(tr("Collect diagnostics"))
+        self.diagnostics_button.setAccessibleName(tr("Collect diagnostics"))
+        self.diagnostics_button.setToolTip(tr("Save logs, SIP trace, audio devices and network "
+                                              "state (no passwords) in a zip for support"))
+        self.diagnostics_button.clicked.connect(self.diagnostics_requested.emit)
+        self.diagnostics_label = QLabel()
+        self.diagnostics_label.setWordWrap(True)
+        self.diagnostics_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        support = QHBoxLayout()
+        support.addWidget(self.diagnostics_button)
+        support.addWidget(self.diagnostics_label, 1)
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
+        lay.addLayout(support)
         lay.addWidget(self.buttons)
         self.setMinimumWidth(520)
         self.load(settings)
@@ -143,6 +159,7 @@ class SettingsDialog(QDialog):
         self.auto_answer_delay.setSuffix(tr(" s"))
         self.auto_answer_delay.setAccessibleName(tr("Auto-answer delay in seconds"))
         self.auto_answer_box.toggled.connect(self.auto_answer_delay.setEnabled)
+        self.auto_answer_box.toggled.connect(lambda _on: self._apply_locks())
         delay_row = QHBoxLayout()
         delay_row.addWidget(QLabel(tr("after")))
         delay_row.addWidget(self.auto_answer_delay)
@@ -221,6 +238,7 @@ class SettingsDialog(QDialog):
         for w in (self.test_tone_button, self.test_ringer_button,
                   *self.device_boxes.values()):
             w.setEnabled(self._audio is not None)
+        self._apply_locks()
 
     def load(self, s: AppSettings) -> None:
         self._settings = s
@@ -235,6 +253,7 @@ class SettingsDialog(QDialog):
         self.start_at_login_box.setChecked(s.start_at_login)
         self.aec_box.setChecked(s.echo_cancellation)
         self.start_minimized_box.setChecked(s.start_minimized)
+        self._apply_locks()
 
     def value(self) -> AppSettings:
         audio = AudioChoice(*(str(self.device_boxes[k].currentData() or "") for k in KINDS))
@@ -251,6 +270,37 @@ class SettingsDialog(QDialog):
             start_minimized=self.start_minimized_box.isChecked(),
             echo_cancellation=self.aec_box.isChecked(),
         )
+
+    # ----------------------------------------------------------------- locks (IT)
+
+    def lockable(self) -> dict[str, QWidget]:
+        """Setting name (as in provisioning) → its control."""
+        return {"audio.microphone": self.device_boxes["microphone"],
+                "audio.speaker": self.device_boxes["speaker"],
+                "audio.ringer": self.device_boxes["ringer"],
+                "auto_answer": self.auto_answer_box,
+                "auto_answer_delay_s": self.auto_answer_delay,
+                "screen_pop.when": self.pop_when, "screen_pop.template": self.pop_template,
+                "language": self.language_box, "theme": self.theme_box}
+
+    def lock(self, names: Iterable[str], tooltip: str) -> None:
+        """Disable the controls of these settings (set by IT), with `tooltip` on each."""
+        controls = self.lockable()
+        self._locked = {controls[n]: tooltip for n in names if n in controls}
+        self._apply_locks()
+
+    def is_locked(self, widget: QWidget) -> bool:
+        return widget in self._locked
+
+    def _apply_locks(self) -> None:
+        for widget, tip in getattr(self, "_locked", {}).items():
+            widget.setEnabled(False)
+            widget.setToolTip(tip)
+            widget.setAccessibleDescription(tip)
+
+    def show_diagnostics_result(self, text: str, busy: bool = False) -> None:
+        self.diagnostics_label.setText(text)
+        self.diagnostics_button.setEnabled(not busy)
 
     # ----------------------------------------------------------------- actions
 
