@@ -10,8 +10,8 @@ merged, and any traceback) and removes:
 * SIP `Authorization:` / `Proxy-Authorization:` header lines (whole line, PJSIP traces);
 * digest `response="…"` values wherever they appear;
 * HTTP `Bearer …` tokens;
-* values of keys named like password / token / secret (`password=…`, `"sip_password": "…"`,
-  `'token': '…'`), in text, query strings or JSON;
+* values of keys named like password / token / secret / api_key (`password=…`,
+  `"sip_password": "…"`, `'token': '…'`), in text, query strings or JSON;
 * values the app registered with `remember_secret()` (the login password, the bearer token,
   the SIP password) wherever they appear, when at least `MIN_SECRET_LEN` characters long.
 
@@ -52,7 +52,7 @@ _SIP_AUTH_LINE = re.compile(r"^([ \t]*(?:Proxy-)?Authorization[ \t]*:).*$", re.I
 _DIGEST_RESPONSE = re.compile(r"(\bresponse[ \t]*=[ \t]*)(\"[^\"]*\"|[^\s,]+)", re.I)
 _BEARER = re.compile(r"(\bBearer[ \t]+)[A-Za-z0-9._~+/=-]+", re.I)
 _KEY_VALUE = re.compile(
-    r"""(?P<key>\\?["']?[\w-]*(?:password|passwd|passphrase|secret|token)[\w-]*\\?["']?"""
+    r"""(?P<key>\\?["']?[\w-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key)[\w-]*\\?["']?"""
     r"""[ \t]*[:=][ \t]*)"""
     r"""(?P<value>\\?"(?:[^"\\]|\\.)*?\\?"|'(?:[^'\\]|\\.)*'|[^\s,;&}\]\)]+)""",
     re.I)

@@ -17,6 +17,7 @@ import agent_desktop.sip.audio  # noqa: F401 - loads Qt Multimedia (and its warn
 from agent_desktop import provisioning as p
 from agent_desktop.app import DEFAULT_SERVER, AgentApp, build_seat, parse_args
 from agent_desktop.screenpop import PopWhen
+from agent_desktop.session import worker
 from agent_desktop.session.client import ApiClient
 from agent_desktop.session.state import AgentStateMachine
 from agent_desktop.settings import AppSettings, Theme, apply_theme
@@ -123,7 +124,7 @@ def test_unlocked_values_are_defaults_the_agent_can_change(
     seat.apply_settings(dialog.value())
     assert seat.settings.theme is Theme.LIGHT
     assert seat.settings.screen_pop.template == "https://crm.example/?n={caller_id}"
-    qtbot.waitUntil(lambda: ini(tmp_path).contains("ui/theme"), timeout=5000)
+    assert worker.pool().waitForDone(5000)  # saved off the GUI thread
     stored = ini(tmp_path)
     assert stored.value("ui/theme") == "light"
     assert not stored.contains("screen_pop/template")  # locked: IT's, not the agent's
