@@ -7,6 +7,10 @@
     python -m agent_desktop --self-test      # JSON on stdout; exit 0 when all is well
     AGENT_DESKTOP_PASSWORD=... python -m agent_desktop --smoke-login --server URL --team T \
         --agent N [--sip-registrar HOST:PORT]   # headless login + SIP registration check
+    python -m agent_desktop --collect-diagnostics PATH   # a zip for support (no secrets)
+
+IT's system settings file (provisioning.py, docs/provisioning-desktop.md) sets defaults and
+locks; logs go to rotating, redacted files (logs.py).
 
 `AgentApp` holds the collaborators (all injected) and the flow: login through `run_in_worker`
 → heartbeat + event stream + SIP account → main window; events → state machine → window;

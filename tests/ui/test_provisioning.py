@@ -229,3 +229,16 @@ def test_agent_app_enforces_locks_without_build_seat(qtbot: QtBot, tmp_path: Pat
     app.apply_settings(AppSettings(language="en"))
     assert app.settings.language == "zh_CN"
     app.finish()
+
+
+def test_the_documented_example_is_valid(caplog: pytest.LogCaptureFixture) -> None:
+    example = Path(__file__).parents[2] / "resources" / "agent-desktop-settings.example.json"
+    prov = p.load_file(example)
+    assert not prov.warnings, prov.warnings
+    assert (prov.server_url, prov.team, prov.sip_transport) == (
+        "https://callcenter.example.com", "sales", "tls")
+    assert {"server_url", "team", "sip.transport", "sip.registrar", "screen_pop.template",
+            "screen_pop.when"} == prov.locked
+    assert prov.hotkeys["answer"] == "Ctrl+Shift+A"
+    doc = (Path(__file__).parents[2] / "docs" / "provisioning-desktop.md").read_text("utf-8")
+    assert '"locked": ["server_url", "team", "sip", "screen_pop"]' in doc
