@@ -229,6 +229,7 @@ class AgentApp(QObject):
         self._agent_number = ""
         self.provisioning = provisioning.Provisioning()  # IT's settings (build_seat sets it)
         self.sip_transport: str | None = None  # udp / tcp / tls; None: the account default
+        self.hotkeys: dict[str, str] = {}  # action → key sequence (IT's, the agent's on top)
         login_window.login_requested.connect(self.login)
         login_window.closed.connect(self.request_quit)
 
@@ -685,7 +686,9 @@ class AgentApp(QObject):
         """IT's settings (again, e.g. fetched from the provisioning URL): locks and values."""
         self.provisioning = prov
         provisioning.lock_login_window(self.login_window, prov)
+        self.hotkeys = prov.hotkeys
         if self._settings_store is not None:
+            self.hotkeys = provisioning.effective_hotkeys(self._settings_store, prov)
             effective = provisioning.effective_settings(self._settings_store, prov)
             if effective != self.settings:
                 self._use_settings(effective)

@@ -106,6 +106,7 @@ def test_unlocked_values_are_defaults_the_agent_can_change(
     s = seat.settings
     assert (s.theme, s.auto_answer, s.auto_answer_delay_s) == (Theme.DARK, True, 2)
     assert s.screen_pop.when is PopWhen.RING
+    assert seat.hotkeys == {"answer": "Ctrl+Shift+A"}  # for the desktop integration
 
     dialog = SettingsDialog(seat.settings)
     qtbot.addWidget(dialog)
@@ -242,3 +243,18 @@ def test_the_documented_example_is_valid(caplog: pytest.LogCaptureFixture) -> No
     assert prov.hotkeys["answer"] == "Ctrl+Shift+A"
     doc = (Path(__file__).parents[2] / "docs" / "provisioning-desktop.md").read_text("utf-8")
     assert '"locked": ["server_url", "team", "sip", "screen_pop"]' in doc
+
+
+def test_build_seat_fetches_the_url_in_the_background(
+        seat_from: Any, it_server: FakeServer, tmp_path: Path, qtbot: QtBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    it_server.routes["/desk.json"] = json_reply(
+        {"server_url": IT_URL, "team": "support", "locked": ["server_url", "team"]})
+    seat = seat_from({"team": "sales", "provisioning_url": it_server.base_url + "/desk.json"})
+    login: LoginWindow = seat.login_window
+    assert login.team_edit.text() == "sales"  # the window is up before the fetch is back
+    qtbot.waitUntil(login.server_edit.isReadOnly, timeout=5000)
+    assert (login.server_edit.text(), login.team_edit.text()) == (IT_URL, "support")
+    assert login.team_edit.isReadOnly()
+    assert (tmp_path / "config" / "agent-desktop" / p.CACHE_FILE).is_file()
