@@ -10,11 +10,14 @@ Run alone: python -m pytest tests/e2e/app_flow.py
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ import httpx
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from agent_desktop import diagnostics, logs
 from agent_desktop.app import AgentApp, build_seat, install_qt_logging, parse_args
 from agent_desktop.instance import SingleInstance
 from agent_desktop.session.board import Activity
@@ -108,6 +112,7 @@ def seat(pulse: PulseServer, lab: Lab, qapp: Any, app_dir: Path) -> Iterator[Age
     root.addHandler(log_file)
     root.setLevel(logging.DEBUG)
     install_qt_logging()
+    logs.install_rings()  # the SIP trace and server errors for the diagnostics zip
     args = parse_args(["--server", lab.server.base_url, "--team", "demo",
                        "--sip-registrar", f"127.0.0.1:{lab.box.sip_port}",
                        "--history-file", str(tmp / "history.sqlite3")])
@@ -129,6 +134,8 @@ def seat(pulse: PulseServer, lab: Lab, qapp: Any, app_dir: Path) -> Iterator[Age
         seat.finish()
         root.removeHandler(log_file)
         log_file.close()
+        logging.getLogger(logs.PJSIP_LOGGER).removeHandler(logs.SIP_TRACE)
+        logging.getLogger(logs.SESSION_LOGGER).removeHandler(logs.SERVER_ERRORS)
 
 
 def wait(qtbot: QtBot, pred: Callable[[], object], ms: int = STEP_MS) -> None:
@@ -172,7 +179,8 @@ def heard(speaker: dict[str, Any], seconds: float) -> bool:
 
 
 def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
-                              pulse: PulseServer, app_dir: Path) -> None:
+                              pulse: PulseServer, app_dir: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
     machine = seat.machine
     login = seat.login_window
     login.show()
@@ -214,6 +222,25 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     assert window.wrapup_button.isEnabled()
     qtbot.mouseClick(window.wrapup_button, Qt.MouseButton.LeftButton)
     wait(qtbot, lambda: machine.state.availability is Availability.READY)
+
+    # -- diagnostics after a real call: the real SIP trace is in the zip, no secret is
+    target = app_dir / "diagnostics.zip"
+    monkeypatch.setattr(diagnostics, "default_zip_path", lambda: target)
+    monkeypatch.setenv(logs.LOG_DIR_ENV, str(app_dir / "no-log-files"))
+    seat.collect_diagnostics()
+    wait(qtbot, lambda: "Diagnostics saved to" in window.status_label.text(), 30_000)
+    with zipfile.ZipFile(target) as z:
+        zipped = {n: z.read(n).decode("utf-8", "replace") for n in z.namelist()}
+    trace = zipped["sip-trace.log"]
+    assert "REGISTER sip:" in trace, trace[-3000:]
+    assert "INVITE sip:" in trace, trace[-3000:]
+    assert "Authorization: <redacted>" in trace, trace[-3000:]
+    for name, text in zipped.items():
+        assert PASSWORD not in text, name
+        assert str(tokens[0]) not in text, name
+        assert not re.search(r'response="(?!<redacted>)', text), name
+        assert "Authorization: Digest" not in text, name
+    assert json.loads(zipped["network.json"])["server"]["http"]["answers_like_the_api"]
 
     # -- the server stops for 60 s during a call: the call goes on, the app says so, resumes
     out = ring_from_pstn(qtbot, lab, seat)
