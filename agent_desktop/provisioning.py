@@ -280,12 +280,13 @@ def parse_document(data: object, source: str) -> Provisioning:
 def _finish(p: Provisioning) -> Provisioning:
     """Drop locks that need a value and have none (with a warning)."""
     dead = [n for n in NEED_VALUE if n in p.locked and not p.values.get(n)]
-    for name in dead:
-        log.warning("provisioning: %s is locked but not set; not locked", name)
+    texts = tuple(f"provisioning {', '.join(p.sources)}: {n} is locked but not set; not locked"
+                  for n in dead)
+    for text in texts:
+        log.warning("%s", text)
     if not dead:
         return p
-    return replace(p, locked=p.locked - set(dead), warnings=p.warnings + tuple(
-        f"{n} is locked but not set; not locked" for n in dead))
+    return replace(p, locked=p.locked - set(dead), warnings=p.warnings + texts)
 
 
 # --------------------------------------------------------------------------- files
@@ -322,9 +323,11 @@ def _parse_text(raw: bytes, source: str) -> Provisioning:
 def load_file(path: Path) -> Provisioning:
     """One settings file; a missing file is no provisioning, a bad one a warning."""
     try:
-        if not path.is_file():
+        if not path.exists():
             log.debug("no system settings at %s", path)
             return Provisioning()
+        if not path.is_file():
+            raise OSError("not a file")
         if path.stat().st_size > MAX_DOCUMENT_BYTES:
             raise OSError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
         raw = path.read_bytes()
@@ -393,6 +396,9 @@ def refresh(file_part: Path | None = None, cache_dir: Path | None = None,
         cached = _cached(url, cdir)
         return _finish(base.merged(cached) if cached is not None else base)
     doc = parse_document(data, url)
+    if not isinstance(data, dict):  # keep the last good copy
+        cached = _cached(url, cdir)
+        return _finish(base.merged(cached) if cached is not None else base)
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = cdir / (CACHE_FILE + ".tmp")

@@ -184,6 +184,8 @@ def test_not_an_object_and_no_file(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert p.load_system(write(tmp_path, "[1, 2]"), tmp_path).values == {}
     assert "expected a JSON object" in caplog.text
     assert p.load_system(tmp_path / "absent.json", tmp_path) == p.Provisioning()
+    assert p.load_system(tmp_path, tmp_path).values == {}  # a folder: a warning, no crash
+    assert f"provisioning {tmp_path}: cannot be read (not a file)" in caplog.text
 
 
 @pytest.fixture
