@@ -157,6 +157,8 @@ SETTINGS: dict[str, tuple[Callable[[object], Any], str | None]] = {
     "screen_pop.when": (_choice(*(w.value for w in PopWhen)), "screen_pop/when"),
     "theme": (_choice(*(t.value for t in Theme)), "ui/theme"),
     "language": (_language, "ui/language"),
+    "start_at_login": (_bool, "start/at_login"),
+    "start_minimized": (_bool, "start/minimized"),
 }
 GROUPS = ("sip", "audio", "screen_pop")
 #: Locking these needs a value too (an empty, read-only server field would be a dead end).
@@ -434,7 +436,8 @@ def _apply(s: AppSettings, name: str, value: Any) -> AppSettings:
         return replace(s, screen_pop=replace(s.screen_pop, when=PopWhen(value)))
     if name == "theme":
         return replace(s, theme=Theme(value))
-    if name in ("auto_answer", "auto_answer_delay_s", "language"):
+    if name in ("auto_answer", "auto_answer_delay_s", "language", "start_at_login",
+                "start_minimized"):
         return replace(s, **{name: value})
     return s
 

@@ -281,7 +281,9 @@ class SettingsDialog(QDialog):
                 "auto_answer": self.auto_answer_box,
                 "auto_answer_delay_s": self.auto_answer_delay,
                 "screen_pop.when": self.pop_when, "screen_pop.template": self.pop_template,
-                "language": self.language_box, "theme": self.theme_box}
+                "language": self.language_box, "theme": self.theme_box,
+                "start_at_login": self.start_at_login_box,
+                "start_minimized": self.start_minimized_box}
 
     def lock(self, names: Iterable[str], tooltip: str) -> None:
         """Disable the controls of these settings (set by IT), with `tooltip` on each."""

@@ -41,6 +41,12 @@ def ini(tmp_path: Path) -> QSettings:
     return QSettings(str(tmp_path / "user.ini"), QSettings.Format.IniFormat)
 
 
+@pytest.fixture(autouse=True)
+def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The autostart entry and the provisioning cache go to tmp_path, never to ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
 @pytest.fixture
 def seat_from(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Any]:
@@ -221,16 +227,22 @@ def test_agent_app_enforces_locks_without_build_seat(qtbot: QtBot, tmp_path: Pat
     app = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
                    client_factory=lambda url: ApiClient(url, client_version="ui/1"),
                    terminal="prov", quit_app=lambda: None, settings_store=ini(tmp_path))
-    prov = p.parse_document({"server_url": IT_URL, "language": "zh_CN",
-                             "sip": {"transport": "udp"}, "locked": ["server_url", "language"]},
-                            "test")
+    prov = p.parse_document({"server_url": IT_URL, "language": "zh_CN", "start_at_login": False,
+                             "sip": {"transport": "udp"},
+                             "locked": ["server_url", "language", "start_at_login"]}, "test")
     app.use_provisioning(prov)
     assert login.server_edit.isReadOnly()
     assert login.server_edit.text() == IT_URL
     assert app.settings.language == "zh_CN"
     assert app.sip_transport == "udp"
-    app.apply_settings(AppSettings(language="en"))
-    assert app.settings.language == "zh_CN"
+    dialog = SettingsDialog(app.settings)
+    qtbot.addWidget(dialog)
+    dialog.lock(prov.locked, p.locked_tooltip())
+    assert not dialog.start_at_login_box.isEnabled()
+    assert dialog.start_minimized_box.isEnabled()
+    app.apply_settings(AppSettings(language="en", start_at_login=True))
+    assert (app.settings.language, app.settings.start_at_login) == ("zh_CN", False)
+    assert worker.pool().waitForDone(5000)
     app.finish()
 
 
@@ -250,7 +262,6 @@ def test_the_documented_example_is_valid(caplog: pytest.LogCaptureFixture) -> No
 def test_build_seat_fetches_the_url_in_the_background(
         seat_from: Any, it_server: FakeServer, tmp_path: Path, qtbot: QtBot,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     it_server.routes["/desk.json"] = json_reply(
         {"server_url": IT_URL, "team": "support", "locked": ["server_url", "team"]})
     seat = seat_from({"team": "sales", "provisioning_url": it_server.base_url + "/desk.json"})
