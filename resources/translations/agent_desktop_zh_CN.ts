@@ -4,12 +4,12 @@
 <context>
     <name></name>
     <message>
-        <location filename="../../agent_desktop/app.py" line="+387"/>
+        <location filename="../../agent_desktop/app.py" line="+399"/>
         <source>Logged in.</source>
         <translation>已登录。</translation>
     </message>
     <message>
-        <location line="+43"/>
+        <location line="+45"/>
         <source>no SIP device</source>
         <translation>没有 SIP 话机</translation>
     </message>
@@ -19,7 +19,7 @@
         <translation>SIP 引擎不可用</translation>
     </message>
     <message>
-        <location line="+27"/>
+        <location line="+35"/>
         <source>no answer from {registrar}</source>
         <translation>{registrar} 无应答</translation>
     </message>
@@ -29,12 +29,18 @@
         <translation>{why}；正在重试</translation>
     </message>
     <message>
-        <location line="+188"/>
+        <location line="+179"/>
         <source>Settings could not be saved: {why}</source>
         <translation>无法保存设置：{why}</translation>
     </message>
     <message>
-        <location line="+380"/>
+        <location line="+42"/>
+        <location filename="../../agent_desktop/diagnostics.py" line="+289"/>
+        <source>Diagnostics saved to {path}</source>
+        <translation>诊断信息已保存到 {path}</translation>
+    </message>
+    <message>
+        <location line="+392"/>
         <source>the SIP engine did not start</source>
         <translation>SIP 引擎未能启动</translation>
     </message>
@@ -1001,7 +1007,7 @@
     </message>
     <message>
         <location line="+1"/>
-        <location filename="../../agent_desktop/ui/settings_dialog.py" line="+59"/>
+        <location filename="../../agent_desktop/ui/settings_dialog.py" line="+61"/>
         <source>Settings</source>
         <translation>设置</translation>
     </message>
@@ -1191,7 +1197,18 @@
         <translation>常规</translation>
     </message>
     <message>
-        <location line="+24"/>
+        <location line="+9"/>
+        <location line="+1"/>
+        <source>Collect diagnostics</source>
+        <translation>收集诊断信息</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Save logs, SIP trace, audio devices and network state (no passwords) in a zip for support</source>
+        <translation>将日志、SIP 跟踪、音频设备和网络状态（不含密码）保存为 zip 文件，供技术支持使用</translation>
+    </message>
+    <message>
+        <location line="+27"/>
         <source>&amp;Microphone:</source>
         <translation>麦克风(&amp;M)：</translation>
     </message>
@@ -1224,12 +1241,12 @@
     <message>
         <location line="+2"/>
         <location line="+1"/>
-        <location line="+167"/>
+        <location line="+203"/>
         <source>Test ringer</source>
         <translation>测试振铃</translation>
     </message>
     <message>
-        <location line="-147"/>
+        <location line="-183"/>
         <source>Cancel the echo of the speaker (not needed with a headset)</source>
         <translation>消除扬声器回声（使用耳机时不需要）</translation>
     </message>
@@ -1259,7 +1276,7 @@
         <translation>自动应答延迟（秒）</translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>after</source>
         <translation>延迟</translation>
     </message>
@@ -1384,7 +1401,7 @@
         <translation>音频不可用：SIP 引擎未能启动。</translation>
     </message>
     <message>
-        <location line="+55"/>
+        <location line="+90"/>
         <source>Stop ringer</source>
         <translation>停止振铃</translation>
     </message>
@@ -1946,6 +1963,21 @@
         <location line="+47"/>
         <source> · queue {q}</source>
         <translation> · 队列 {q}</translation>
+    </message>
+    <message>
+        <location filename="../../agent_desktop/diagnostics.py" line="-8"/>
+        <source>Collecting diagnostics…</source>
+        <translation>正在收集诊断信息…</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>Diagnostics could not be saved: {why}</source>
+        <translation>无法保存诊断信息：{why}</translation>
+    </message>
+    <message>
+        <location filename="../../agent_desktop/provisioning.py" line="+47"/>
+        <source>Set by your IT department</source>
+        <translation>由您的 IT 部门设置</translation>
     </message>
 </context>
 </TS>

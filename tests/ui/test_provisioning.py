@@ -227,21 +227,21 @@ def test_agent_app_enforces_locks_without_build_seat(qtbot: QtBot, tmp_path: Pat
     app = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
                    client_factory=lambda url: ApiClient(url, client_version="ui/1"),
                    terminal="prov", quit_app=lambda: None, settings_store=ini(tmp_path))
-    prov = p.parse_document({"server_url": IT_URL, "language": "zh_CN", "start_at_login": False,
+    prov = p.parse_document({"server_url": IT_URL, "language": "en", "start_at_login": False,
                              "sip": {"transport": "udp"},
                              "locked": ["server_url", "language", "start_at_login"]}, "test")
     app.use_provisioning(prov)
     assert login.server_edit.isReadOnly()
     assert login.server_edit.text() == IT_URL
-    assert app.settings.language == "zh_CN"
+    assert app.settings.language == "en"
     assert app.sip_transport == "udp"
     dialog = SettingsDialog(app.settings)
     qtbot.addWidget(dialog)
     dialog.lock(prov.locked, p.locked_tooltip())
     assert not dialog.start_at_login_box.isEnabled()
     assert dialog.start_minimized_box.isEnabled()
-    app.apply_settings(AppSettings(language="en", start_at_login=True))
-    assert (app.settings.language, app.settings.start_at_login) == ("zh_CN", False)
+    app.apply_settings(AppSettings(language="zh_CN", start_at_login=True))
+    assert (app.settings.language, app.settings.start_at_login) == ("en", False)
     assert worker.pool().waitForDone(5000)
     app.finish()
 
