@@ -385,6 +385,7 @@ class AgentApp(QObject):
                 # turn (login reply -> main window on screen) a GUI stall over 20 ms.
                 window, history = self.window, self.history
                 QTimer.singleShot(0, window, lambda: window.set_history(history))
+            self._apply_hotkeys()
         else:
             self.window._client = client  # the same window follows a new login
         self._last_result = result
@@ -696,6 +697,16 @@ class AgentApp(QObject):
             self.sip_transport = prov.sip_transport
         if prov.sip_registrar and (prov.is_locked("sip.registrar") or not self._registrar):
             self._registrar = prov.sip_registrar
+        self._apply_hotkeys()
+
+    def _apply_hotkeys(self) -> None:
+        """IT's key sequences (the agent's on top, unless locked) on the window's shortcuts."""
+        if self.window is None or not self.hotkeys:
+            return
+        for old in getattr(self.window, "shortcuts", {}).values():
+            old.setEnabled(False)
+            old.deleteLater()
+        self.window.install_shortcuts(dict(self.hotkeys))
 
     def collect_diagnostics(self) -> None:
         """Settings → Collect diagnostics: a zip off the GUI thread; the dialog says where."""

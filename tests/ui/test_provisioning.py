@@ -25,6 +25,7 @@ from agent_desktop.sip import SipError
 from agent_desktop.ui.login import LoginWindow
 from agent_desktop.ui.settings_dialog import SettingsDialog
 from tests.session.support import FakeServer, fake_server, json_reply
+from tests.support.live import LiveServer
 from tests.ui.fakes import no_keyring
 
 IT_URL = "https://callcenter.example.com"
@@ -254,7 +255,7 @@ def test_the_documented_example_is_valid(caplog: pytest.LogCaptureFixture) -> No
         "https://callcenter.example.com", "sales", "tls")
     assert {"server_url", "team", "sip.transport", "sip.registrar", "screen_pop.template",
             "screen_pop.when"} == prov.locked
-    assert prov.hotkeys["answer"] == "Ctrl+Shift+A"
+    assert prov.hotkeys == {"answer": "F9", "hangup": "F10", "hold": "F11", "mute": "F12"}
     doc = (Path(__file__).parents[2] / "docs" / "provisioning-desktop.md").read_text("utf-8")
     assert '"locked": ["server_url", "team", "sip", "screen_pop"]' in doc
 
@@ -271,3 +272,27 @@ def test_build_seat_fetches_the_url_in_the_background(
     assert (login.server_edit.text(), login.team_edit.text()) == (IT_URL, "support")
     assert login.team_edit.isReadOnly()
     assert (tmp_path / "config" / "agent-desktop" / p.CACHE_FILE).is_file()
+
+
+def test_provisioned_hotkeys_are_the_main_windows_shortcuts(
+        qtbot: QtBot, tmp_path: Path, server: LiveServer) -> None:
+    login = LoginWindow()
+    qtbot.addWidget(login)
+    store = ini(tmp_path)
+    store.setValue("hotkeys/mute", "Ctrl+F12")  # the agent's own, over IT's (not locked)
+    app = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
+                   client_factory=lambda url: ApiClient(url, client_version="ui/1"),
+                   terminal="keys", quit_app=lambda: None, settings_store=store)
+    app.use_provisioning(p.parse_document(
+        {"hotkeys": {"answer": "F9", "hangup": "F10", "mute": "F12"}}, "test"))
+    login.prefill(server=server.base_url, team="demo", agent="1001", password="demo")
+    login.login_button.click()
+    qtbot.waitUntil(lambda: app.window is not None and app.window.isVisible(), timeout=10000)
+    assert app.window is not None
+    keys = {name: sc.key().toString() for name, sc in app.window.shortcuts.items()}
+    assert (keys["answer"], keys["hangup"], keys["mute"]) == ("F9", "F10", "Ctrl+F12")
+    assert keys["hold"] == "Ctrl+Shift+H"  # not provisioned: the default
+    assert "(F9)" in app.window.call_panel.answer_button.toolTip()
+    app.finish()
+    app.window.close()
+    app.window.deleteLater()
