@@ -1301,6 +1301,8 @@ def run_smoke_login(args: argparse.Namespace) -> int:
     app = QApplication(sys.argv[:1])
     settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
     seat = build_seat(args, quit_app=app.quit, settings=settings)
+    prefilled = seat.login_window.form()  # --server/--team, or IT's (locked: always IT's)
+    report.update(server=prefilled.server, team=prefilled.team)
     started = time.monotonic()
 
     def done(error: str = "") -> None:
@@ -1337,7 +1339,7 @@ def run_smoke_login(args: argparse.Namespace) -> int:
     QTimer.singleShot(int(args.smoke_timeout * 1000), seat,
                       lambda: done(f"timeout after {args.smoke_timeout:g} s"))
     QTimer.singleShot(0, seat, lambda: seat.login(LoginForm(
-        server=args.server, team=args.team, agent=args.agent, password=password)))
+        server=prefilled.server, team=prefilled.team, agent=args.agent, password=password)))
     app.exec()
     seat.finish()
     if os.name == "posix":  # PJSIP's printf output still in C's stdout buffer: to stderr too
