@@ -150,6 +150,7 @@ SETTINGS: dict[str, tuple[Callable[[object], Any], str | None]] = {
     "audio.microphone": (lambda v: _string(v, 512), "audio/microphone"),
     "audio.speaker": (lambda v: _string(v, 512), "audio/speaker"),
     "audio.ringer": (lambda v: _string(v, 512), "audio/ringer"),
+    "audio.echo_cancellation": (_bool, "audio/echo_cancellation"),
     "auto_answer": (_bool, "calls/auto_answer"),
     "auto_answer_delay_s": (_delay, "calls/auto_answer_delay_s"),
     "hotkeys": (_hotkeys, "hotkeys"),
@@ -428,6 +429,8 @@ def resolve(cli: str | None, name: str, prov: Provisioning, default: str = "") -
 
 
 def _apply(s: AppSettings, name: str, value: Any) -> AppSettings:
+    if name == "audio.echo_cancellation":
+        return replace(s, echo_cancellation=value)
     if name.startswith("audio."):
         return replace(s, audio=replace(s.audio, **{name[6:]: value}))
     if name == "screen_pop.template":
@@ -470,6 +473,8 @@ def effective_settings(user: QSettings, prov: Provisioning) -> AppSettings:
 
 
 def _default_of(s: AppSettings, name: str) -> Any:
+    if name == "audio.echo_cancellation":
+        return s.echo_cancellation
     if name.startswith("audio."):
         return getattr(s.audio, name[6:])
     if name == "screen_pop.template":

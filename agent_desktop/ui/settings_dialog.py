@@ -278,6 +278,7 @@ class SettingsDialog(QDialog):
         return {"audio.microphone": self.device_boxes["microphone"],
                 "audio.speaker": self.device_boxes["speaker"],
                 "audio.ringer": self.device_boxes["ringer"],
+                "audio.echo_cancellation": self.aec_box,
                 "auto_answer": self.auto_answer_box,
                 "auto_answer_delay_s": self.auto_answer_delay,
                 "screen_pop.when": self.pop_when, "screen_pop.template": self.pop_template,

@@ -229,8 +229,9 @@ def test_agent_app_enforces_locks_without_build_seat(qtbot: QtBot, tmp_path: Pat
                    client_factory=lambda url: ApiClient(url, client_version="ui/1"),
                    terminal="prov", quit_app=lambda: None, settings_store=ini(tmp_path))
     prov = p.parse_document({"server_url": IT_URL, "language": "en", "start_at_login": False,
-                             "sip": {"transport": "udp"},
-                             "locked": ["server_url", "language", "start_at_login"]}, "test")
+                             "sip": {"transport": "udp"}, "audio": {"echo_cancellation": False},
+                             "locked": ["server_url", "language", "start_at_login", "audio"]},
+                            "test")
     app.use_provisioning(prov)
     assert login.server_edit.isReadOnly()
     assert login.server_edit.text() == IT_URL
@@ -240,9 +241,13 @@ def test_agent_app_enforces_locks_without_build_seat(qtbot: QtBot, tmp_path: Pat
     qtbot.addWidget(dialog)
     dialog.lock(prov.locked, p.locked_tooltip())
     assert not dialog.start_at_login_box.isEnabled()
+    assert not dialog.aec_box.isEnabled()
+    assert not dialog.device_boxes["speaker"].isEnabled()
+    assert app.settings.echo_cancellation is False
     assert dialog.start_minimized_box.isEnabled()
-    app.apply_settings(AppSettings(language="zh_CN", start_at_login=True))
+    app.apply_settings(AppSettings(language="zh_CN", start_at_login=True, echo_cancellation=True))
     assert (app.settings.language, app.settings.start_at_login) == ("en", False)
+    assert app.settings.echo_cancellation is False
     assert worker.pool().waitForDone(5000)
     app.finish()
 
