@@ -1098,7 +1098,7 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     bridge: Any = None
     sip_reason = ""
     try:
-        from agent_desktop.sip import EngineConfig, SipEngine, SipError, Transport
+        from agent_desktop.sip import EngineConfig, SipEngine, Transport
         from agent_desktop.sip.audio import AudioBridge
 
         bridge = AudioBridge()
@@ -1107,8 +1107,8 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
             config = replace(config, transports=(*config.transports, Transport.TLS))
         engine = SipEngine(config, media_hook=bridge)
         engine.start()
-    except (ImportError, SipError) as exc:
-        log.error("SIP engine unavailable: %s", exc)
+    except Exception as exc:  # ImportError (no pjsua2 here) or SipError; never fatal
+        log.error("SIP engine unavailable: %s: %s", type(exc).__name__, exc)
         sip_reason = tr("the SIP engine did not start")
         if bridge is not None:
             bridge.shutdown()
