@@ -11,34 +11,21 @@ from __future__ import annotations
 import random
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 
 from agent_desktop.session import models as m
 from agent_desktop.session.board import TeamBoard
 from agent_desktop.session.client import ApiClient
 from agent_desktop.settings import Theme, apply_theme
 from agent_desktop.ui.team_window import TeamWindow
+from tests.support.shots import save
 
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov",
          "Donald Knuth", "Frances Allen", "Ken Thompson", "Margaret Hamilton", "Dennis Ritchie",
          "Radia Perlman", "John McCarthy", "Sophie Wilson", "Niklaus Wirth", "Anita Borg"]
 GROUPS = ("sales", "support", "billing")
 
-
-def settle(ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    widget.grab().save(str(OUT / name))
-    print("wrote", OUT / name)
 
 
 def iso(seconds_ago: float) -> str:

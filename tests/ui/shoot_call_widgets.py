@@ -16,8 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 
 from agent_desktop.history import HistoryEntry, HistoryStore
 from agent_desktop.session.client import ApiClient
@@ -30,21 +29,8 @@ from agent_desktop.ui.main_window import MainWindow
 from agent_desktop.ui.settings_dialog import SettingsDialog
 from tests.conftest import TEST_SETTINGS, _seed
 from tests.support.live import start_live_server
+from tests.support.shots import save
 from tests.ui.fakes import FakeAudio, FakeCall
-
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def settle(ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    widget.grab().save(str(OUT / name))
-    print("wrote", OUT / name)
 
 
 def main() -> int:
