@@ -410,6 +410,11 @@ class MainWindow(QMainWindow):
             self._pause(self._reasons[0].code)
 
     def install_shortcuts(self, keys: dict[str, str] | None = None) -> None:
+        # Installing again (IT's hotkeys arrive after the window is built) replaces the set: a
+        # default left behind would still fire, or make a reused key ambiguous.
+        for old in getattr(self, "shortcuts", {}).values():
+            old.setEnabled(False)
+            old.deleteLater()
         panel = self.call_panel
         self.shortcuts = shortcuts.install(self, {
             "answer": panel.answer_button.click,
