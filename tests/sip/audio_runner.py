@@ -9,6 +9,12 @@ comes from the parent. Scenarios:
   tone      call 9001 through the bridge; record speaker.monitor; tone blocks, gaps, CPU
   echo      feed 440 Hz into the virtual mic, call 9000, record the speaker: 440 comes back
   hotplug   pin the speaker to sink "headset"; unplug it mid-call, plug it back
+  michotplug  pin the microphone to "headmic" (660 Hz), call 9000 (echo); unplug it
+            mid-call (fallback to "mic", 440 Hz), plug it back
+  followdefault  nothing pinned, call 9000; a new default sink, then a new default
+            source mid-call: the audio must follow
+  ringer    speaker pinned to one sink, ringer to another: ring, stop, ring and unplug
+            the ringer's sink, plug it back (a call to 9001 plays meanwhile)
   level     meter on, no call: microphone level with and without the 440 Hz feed
   tone-noaec  the same with the echo canceller disabled (CPU of the transport alone)
   nobridge  call 9001 without any port (null device only): CPU reference; note that
@@ -553,6 +559,302 @@ def mute_scenario(sip_port: int) -> dict[str, Any]:
     return result
 
 
+# ------------------------------------------------------------------ devices: plug, default, ringer
+
+BLOCK_BYTES = BLOCK * 2
+HEADMIC_HZ = 660.0  # the pinned "headset microphone" (the default microphone carries 440 Hz)
+DESKMIC_HZ = 550.0  # follow-default: the microphone that becomes the default mid-call
+RING_HZ = 425.0  # agent_desktop.sip.audio.write_ringtone: 425 Hz for 1 s, 1 s silence
+MILLIWATT_HZ = [1004.0, 1000.0]
+DEVICE_SCENARIOS = ("michotplug", "followdefault", "ringer")
+DEVICE_START_S = 2.0  # a null sink loaded mid-call: its first block (see tone onsets)
+
+
+class VirtualDevices:
+    """Virtual headsets a scenario plugs in and out with pactl (the parent's PulseAudio).
+
+    A sink is a null sink with a keep-alive `parec` on its monitor (a null sink without
+    a client runs 2 s blocks). A microphone is what tests/support/pulse.py builds for
+    "mic": a null sink `<name>feed` fed a sine by `sox | pacat`, remapped into the source
+    `<name>`. Unplugging ends the clients first (a playback stream of a removed sink would
+    be moved to the default sink and fake a tone there), then unloads the modules.
+    `restore()` puts the defaults back and unplugs what is left: the daemon is shared
+    with the rest of the test session."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.modules: dict[str, list[int]] = {}
+        self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
+
+    def pactl(self, *args: str) -> str:
+        return subprocess.run(
+            ["pactl", *args], env=self.env, capture_output=True, text=True, check=True
+        ).stdout
+
+    def _load(self, name: str, *args: str) -> None:
+        self.modules.setdefault(name, []).append(int(self.pactl("load-module", *args).strip()))
+
+    def _keep_alive(self, name: str, sink: str) -> None:
+        from tests.support.pulse import PACAT_FORMAT
+
+        self.procs.setdefault(name, []).append(subprocess.Popen(
+            ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_FORMAT],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env))  # fmt: skip
+
+    def add_sink(self, name: str, description: str) -> None:
+        self._load(name, "module-null-sink", f"sink_name={name}",
+                   f"sink_properties=device.description={description}")  # fmt: skip
+        self._keep_alive(name, name)
+
+    def add_mic(self, name: str, description: str, freq: float) -> None:
+        from tests.support.pulse import PACAT_FORMAT
+
+        feed = f"{name}feed"
+        self._load(name, "module-null-sink", f"sink_name={feed}",
+                   f"sink_properties=device.description={description}Feed")  # fmt: skip
+        self._load(name, "module-remap-source", f"source_name={name}", f"master={feed}.monitor",
+                   f"source_properties=device.description={description}")  # fmt: skip
+        self._keep_alive(name, feed)
+        sox = subprocess.Popen(
+            ["sox", "-q", "-n", "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16",
+             "-c", "1", "-", "synth", "sine", str(freq), "vol", "0.3"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)  # fmt: skip
+        pacat = subprocess.Popen(
+            ["pacat", "-p", "-d", feed, "--latency-msec=100", *PACAT_FORMAT],
+            stdin=sox.stdout, stderr=subprocess.DEVNULL, env=self.env)  # fmt: skip
+        assert sox.stdout is not None
+        sox.stdout.close()
+        self.procs[name] += [sox, pacat]
+
+    def remove(self, name: str) -> None:
+        for proc in reversed(self.procs.pop(name, [])):  # the feeder first
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(3)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for idx in reversed(self.modules.pop(name, [])):  # the remapped source first
+            self.pactl("unload-module", str(idx))
+
+    def restore(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.pactl("set-default-sink", "speaker")
+            self.pactl("set-default-source", "mic")
+        for name in list(self.modules) + list(self.procs):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.remove(name)
+
+
+def tone_count(data: bytes, freqs: list[float]) -> dict[str, Any]:
+    """20 ms blocks with the tone, and the longest run without it (from the first one)."""
+    blocks = tone_blocks(data, freqs)
+    first = next((i for i, b in enumerate(blocks) if b), None)
+    longest, run = 0, 0
+    for b in blocks[first or 0 :] if first is not None else []:
+        run = 0 if b else run + 1
+        longest = max(longest, run)
+    return {"blocks": len(blocks), "present": sum(blocks),
+            "first_s": None if first is None else first * BLOCK_MS / 1000,
+            "longest_gap_ms": longest * BLOCK_MS}  # fmt: skip
+
+
+def tone_onset_s(data: bytes, freqs: list[float], run: int = 5) -> float | None:
+    """Seconds into `data` at which the tone starts for `run` blocks in a row (audible)."""
+    blocks = tone_blocks(data, freqs)
+    for i in range(len(blocks) - run + 1):
+        if all(blocks[i : i + run]):
+            return round(i * BLOCK_MS / 1000, 2)
+    return None
+
+
+def _active(bridge: Any, kind: str) -> dict[str, Any]:
+    return dict(bridge.active_devices()[kind] or {})
+
+
+def mic_hotplug(
+    bridge: Any, devs: VirtualDevices, call: Callable[[str], None],
+    run_for: Callable[[float], None], wait: Callable[[Callable[[], bool], float], bool],
+    feed: Callable[[float], Any], phase_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Pin the microphone to a 'headmic' (660 Hz) while the default 'mic' carries 440 Hz;
+    call 9000 (echo): the speaker plays what the microphone sent. Unplug the headset
+    microphone mid-call, then plug it in again (new modules, same name)."""
+    from tests.support.pulse import Recorder
+
+    res: dict[str, Any] = {}
+    feed(440)
+    devs.add_mic("headmic", "HeadsetMic", HEADMIC_HZ)
+    run_for(0.5)  # Qt's device list
+    bridge.set_device("microphone", "headmic")
+    res["pinned_active"] = _active(bridge, "microphone")
+    rec = Recorder(devs.env, "speaker.monitor")
+    call("9000")
+    run_for(phase_s)
+    res["opened_before"] = bridge.opened_devices()
+    pos = len(rec.data())
+    before = rec.data()[max(0, pos - int((phase_s - 1.5) * RATE) * 2) : pos]
+    res["before"] = {"head": tone_count(before, [HEADMIC_HZ]), "mic": tone_count(before, [440.0])}
+
+    devs.remove("headmic")  # unplugged: Linux tells Qt nothing
+    t_unplug, off = time.monotonic(), len(rec.data())
+    wait(lambda: _active(bridge, "microphone").get("id") != "headmic", 8)
+    res["fallback_after_s"] = round(time.monotonic() - t_unplug, 2)
+    res["fallback_active"] = _active(bridge, "microphone")
+    run_for(phase_s)
+    during = rec.data()[off:]
+    res["fallback_audible_after_s"] = tone_onset_s(during, [440.0])
+    res["opened_fallback"] = bridge.opened_devices()
+    last = during[-int((phase_s - 1.0) * RATE) * 2 :]
+    res["during"] = {"head": tone_count(last, [HEADMIC_HZ]), "mic": tone_count(last, [440.0])}
+
+    devs.add_mic("headmic", "HeadsetMic", HEADMIC_HZ)  # plugged back
+    t_plug, off = time.monotonic(), len(rec.data())
+    # The device itself, recorded directly: a freshly loaded null sink starts with a long
+    # block (~2 s here) before its monitor delivers anything, bridge or not.
+    ref = Recorder(devs.env, "headmic")
+    wait(lambda: _active(bridge, "microphone").get("id") == "headmic", 8)
+    res["back_after_s"] = round(time.monotonic() - t_plug, 2)
+    res["back_active"] = _active(bridge, "microphone")
+    run_for(phase_s + DEVICE_START_S)
+    after = rec.stop()[off:]
+    res["back_audible_after_s"] = tone_onset_s(after, [HEADMIC_HZ])
+    ref_data = ref.stop()
+    ref_lead = (ref.first_byte_ts or ref.started) - ref.started
+    onset = tone_onset_s(ref_data, [HEADMIC_HZ])
+    res["device_audible_after_s"] = None if onset is None else round(onset + ref_lead, 2)
+    res["opened_after"] = bridge.opened_devices()
+    last = after[-int((phase_s - 1.0) * RATE) * 2 :]
+    res["after"] = {"head": tone_count(last, [HEADMIC_HZ]), "mic": tone_count(last, [440.0])}
+    return res
+
+
+def follow_default(
+    bridge: Any, devs: VirtualDevices, call: Callable[[str], None],
+    run_for: Callable[[float], None], wait: Callable[[Callable[[], bool], float], bool],
+    feed: Callable[[float], Any], phase_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Nothing pinned; call 9000 with 440 Hz in the default 'mic'. Mid-call a new sink
+    'desk' becomes the default sink, then a new microphone 'deskmic' (550 Hz) the default
+    source: the echo must move to desk, then carry 550 Hz."""
+    from tests.support.pulse import Recorder
+
+    res: dict[str, Any] = {}
+    bridge.set_device("speaker", None)
+    bridge.set_device("microphone", None)
+    feed(440)
+    devs.add_sink("desk", "Desk")
+    devs.add_mic("deskmic", "DeskMic", DESKMIC_HZ)
+    run_for(0.5)
+    res["initial_active"] = {k: _active(bridge, k) for k in ("speaker", "microphone")}
+    rec_spk = Recorder(devs.env, "speaker.monitor")
+    rec_desk = Recorder(devs.env, "desk.monitor")
+    call("9000")
+    run_for(phase_s)
+    res["before"] = {"speaker": tone_count(rec_spk.data()[-int((phase_s - 1.5) * RATE) * 2 :],
+                                           [440.0])}  # fmt: skip
+
+    devs.pactl("set-default-sink", "desk")
+    t0, off_spk, off_desk = time.monotonic(), len(rec_spk.data()), len(rec_desk.data())
+    wait(lambda: _active(bridge, "speaker").get("id") == "desk", 8)
+    res["speaker_moved_after_s"] = round(time.monotonic() - t0, 2)
+    res["speaker_active"] = _active(bridge, "speaker")
+    run_for(phase_s)
+    desk = rec_desk.data()[off_desk:]
+    res["speaker_audible_after_s"] = tone_onset_s(desk, [440.0])
+    tail = int((phase_s - 1.0) * RATE) * 2
+    spk = rec_spk.data()[off_spk:]
+    res["sink_moved"] = {"desk": tone_count(desk[-tail:], [440.0]),
+                         "speaker": tone_count(spk[-tail:], [440.0])}  # fmt: skip
+
+    devs.pactl("set-default-source", "deskmic")
+    t0, off_desk = time.monotonic(), len(rec_desk.data())
+    wait(lambda: _active(bridge, "microphone").get("id") == "deskmic", 8)
+    res["mic_moved_after_s"] = round(time.monotonic() - t0, 2)
+    res["mic_active"] = _active(bridge, "microphone")
+    run_for(phase_s)
+    desk = rec_desk.data()[off_desk:]
+    res["mic_audible_after_s"] = tone_onset_s(desk, [DESKMIC_HZ])
+    res["source_moved"] = {"deskmic": tone_count(desk[-tail:], [DESKMIC_HZ]),
+                           "mic": tone_count(desk[-tail:], [440.0])}  # fmt: skip
+    res["opened"] = bridge.opened_devices()
+    rec_spk.stop()
+    rec_desk.stop()
+    return res
+
+
+def ringer_device(
+    bridge: Any, devs: VirtualDevices, call: Callable[[str], None],
+    run_for: Callable[[float], None], wait: Callable[[Callable[[], bool], float], bool],
+    phase_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Speaker pinned to 'ringb' (a call to 9001 plays 1 kHz there), ringer pinned to
+    'ringa': ring (a second call waiting), stop, ring again and unplug 'ringa', plug it
+    back. Where is the 425 Hz ring tone each time?"""
+    from tests.support.pulse import Recorder
+
+    res: dict[str, Any] = {}
+    devs.add_sink("ringa", "RingerA")
+    devs.add_sink("ringb", "SpeakerB")
+    run_for(0.5)
+    bridge.set_device("speaker", "ringb")
+    bridge.set_device("ringer", "ringa")
+    res["pinned_active"] = {k: _active(bridge, k) for k in ("speaker", "ringer")}
+    rec_a = Recorder(devs.env, "ringa.monitor")
+    rec_b = Recorder(devs.env, "ringb.monitor")
+    rec_s = Recorder(devs.env, "speaker.monitor")
+    call("9001")
+    run_for(1.5)
+    off_a, off_b = len(rec_a.data()), len(rec_b.data())
+    bridge.start_ringing()
+    run_for(phase_s)
+    res["is_ringing"] = bridge.is_ringing()
+    a, b = rec_a.data()[off_a:], rec_b.data()[off_b:]
+    res["ringing"] = {"a_ring": tone_count(a, [RING_HZ]), "b_ring": tone_count(b, [RING_HZ]),
+                      "b_call": tone_count(b[BLOCK_BYTES * 10 :], MILLIWATT_HZ)}  # fmt: skip
+
+    bridge.stop_ringing()
+    run_for(0.5)  # what was queued in the sink drains
+    off_a, off_b = len(rec_a.data()), len(rec_b.data())
+    run_for(2.5)  # more than the 1 s pause of the ring cycle
+    res["is_ringing_after_stop"] = bridge.is_ringing()
+    res["stopped"] = {"a_ring": tone_count(rec_a.data()[off_a:], [RING_HZ]),
+                      "b_ring": tone_count(rec_b.data()[off_b:], [RING_HZ])}  # fmt: skip
+
+    bridge.start_ringing()
+    run_for(1.5)
+    devs.remove("ringa")  # the ringer's device unplugged while it rings
+    rec_a.stop()
+    t0, off_s, off_b = time.monotonic(), len(rec_s.data()), len(rec_b.data())
+    wait(lambda: _active(bridge, "ringer").get("id") != "ringa", 8)
+    res["ringer_fallback_after_s"] = round(time.monotonic() - t0, 2)
+    res["ringer_fallback_active"] = _active(bridge, "ringer")
+    run_for(phase_s)
+    res["is_ringing_fallback"] = bridge.is_ringing()
+    s, b = rec_s.data()[off_s:], rec_b.data()[off_b:]
+    res["ring_fallback_audible_after_s"] = tone_onset_s(s, [RING_HZ])
+    res["fallback"] = {"speaker_ring": tone_count(s, [RING_HZ]),
+                       "b_ring": tone_count(b, [RING_HZ]),
+                       "b_call": tone_count(b, MILLIWATT_HZ)}  # fmt: skip
+
+    devs.add_sink("ringa", "RingerA")
+    rec_a2 = Recorder(devs.env, "ringa.monitor")
+    t0 = time.monotonic()
+    wait(lambda: _active(bridge, "ringer").get("id") == "ringa", 8)
+    res["ringer_back_after_s"] = round(time.monotonic() - t0, 2)
+    res["ringer_back_active"] = _active(bridge, "ringer")
+    run_for(0.5)  # what the fallback sink had queued drains
+    off_s = len(rec_s.data())
+    run_for(phase_s + DEVICE_START_S - 0.5)
+    res["back"] = {"a_ring": tone_count(rec_a2.stop(), [RING_HZ]),
+                   "speaker_ring": tone_count(rec_s.data()[off_s:], [RING_HZ])}  # fmt: skip
+    bridge.stop_ringing()
+    res["opened"] = bridge.opened_devices()
+    rec_b.stop()
+    rec_s.stop()
+    return res
+
+
 # ------------------------------------------------------------------ the child
 
 
@@ -623,13 +925,15 @@ def main(argv: list[str] | None = None) -> int:
 
         # "echo": extension 9000 returns the microphone signal itself, which a canceller
         # rightly removes as echo once it plays back; that scenario tests transport only.
-        bridge = AudioBridge(aec=args.scenario not in ("tone-noaec", "echo"))
+        # The device scenarios test routing; the echo of 9000 is what they listen to.
+        bridge = AudioBridge(aec=args.scenario not in ("tone-noaec", "echo", *DEVICE_SCENARIOS))
         levels: list[tuple[float, float]] = []
         bridge.level_changed.connect(lambda v: levels.append((time.monotonic(), v)))
         actives: list[dict[str, Any]] = []
         bridge.active_devices_changed.connect(lambda d: actives.append(d))
 
     env = dict(os.environ)
+    devs = VirtualDevices(env)
     state: dict[str, Any] = {"media": False, "disconnected": False, "reg": None}
     registrar = f"127.0.0.1:{args.sip_port}"
 
@@ -792,6 +1096,12 @@ def main(argv: list[str] | None = None) -> int:
             rec_s.stop()
             result["opened"] = bridge.opened_devices()
             pactl("unload-module", str(mod))
+        elif sc == "michotplug":
+            result.update(mic_hotplug(bridge, devs, call, run_for, wait, feed, args.seconds))
+        elif sc == "followdefault":
+            result.update(follow_default(bridge, devs, call, run_for, wait, feed, args.seconds))
+        elif sc == "ringer":
+            result.update(ringer_device(bridge, devs, call, run_for, wait, args.seconds))
         elif sc == "aecloop":
             result.update(aec_loop(pj, bridge, env, run_for, holder, feed))
         elif sc == "latency":
@@ -828,6 +1138,7 @@ def main(argv: list[str] | None = None) -> int:
             wait(lambda: state["disconnected"], 3)
         if bridge is not None:
             bridge.shutdown()
+        devs.restore()
         with contextlib.suppress(pj.Error):
             acc.setRegistration(False)
         wait(lambda: False, 0.2)
