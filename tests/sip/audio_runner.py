@@ -685,13 +685,14 @@ def mic_hotplug(
     res: dict[str, Any] = {}
     feed(440)
     devs.add_mic("headmic", "HeadsetMic", HEADMIC_HZ)
-    run_for(0.5)  # Qt's device list
+    run_for(DEVICE_START_S + 0.5)  # the new device's start-up; Qt's device list
     bridge.set_device("microphone", "headmic")
     res["pinned_active"] = _active(bridge, "microphone")
     rec = Recorder(devs.env, "speaker.monitor")
     call("9000")
     run_for(phase_s)
     res["opened_before"] = bridge.opened_devices()
+    gaps = {"before": bridge.counters.mic_gaps}  # microphone frames sent as silence
     pos = len(rec.data())
     before = rec.data()[max(0, pos - int((phase_s - 1.5) * RATE) * 2) : pos]
     res["before"] = {"head": tone_count(before, [HEADMIC_HZ]), "mic": tone_count(before, [440.0])}
@@ -705,6 +706,7 @@ def mic_hotplug(
     during = rec.data()[off:]
     res["fallback_audible_after_s"] = tone_onset_s(during, [440.0])
     res["opened_fallback"] = bridge.opened_devices()
+    gaps["unplugged"] = bridge.counters.mic_gaps - sum(gaps.values())
     last = during[-int((phase_s - 1.0) * RATE) * 2 :]
     res["during"] = {"head": tone_count(last, [HEADMIC_HZ]), "mic": tone_count(last, [440.0])}
 
@@ -724,6 +726,8 @@ def mic_hotplug(
     onset = tone_onset_s(ref_data, [HEADMIC_HZ])
     res["device_audible_after_s"] = None if onset is None else round(onset + ref_lead, 2)
     res["opened_after"] = bridge.opened_devices()
+    gaps["plugged_back"] = bridge.counters.mic_gaps - sum(gaps.values())
+    res["mic_gap_frames"] = gaps
     last = after[-int((phase_s - 1.0) * RATE) * 2 :]
     res["after"] = {"head": tone_count(last, [HEADMIC_HZ]), "mic": tone_count(last, [440.0])}
     return res
