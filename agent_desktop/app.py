@@ -21,15 +21,11 @@ quit → best-effort logout (off the GUI thread, bounded) → staged SIP shutdow
 from __future__ import annotations
 
 import argparse
-import ctypes.util
 import json
 import logging
 import os
-import platform
 import signal
-import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -48,30 +44,33 @@ from PySide6.QtCore import (
     qInstallMessageHandler,
 )
 
-from agent_desktop import __version__, autostart, diagnostics, logs, provisioning
-from agent_desktop.history import INCOMING, OUTGOING, CallTracker, HistoryEntry, HistoryStore
+# Only what the login window needs is imported here: the rest (main window, history, session
+# workers, the HTTP client, the audio bridge) loads when the agent starts typing or logs in
+# (cold start and idle memory at the login window: bench/cold_start.py).
+from agent_desktop import __version__, logs, provisioning
 from agent_desktop.i18n import install_translator
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
 from agent_desktop.session.credentials import NOT_REMEMBERED, CredentialStore, StoreResult
-from agent_desktop.session.events import EventStream
-from agent_desktop.session.heartbeat import Heartbeat
 from agent_desktop.session.messages import tr
-from agent_desktop.session.models import LoginResult, Me
 from agent_desktop.session.state import AgentStateMachine, Network, Session
 from agent_desktop.session.worker import run_in_worker
 from agent_desktop.settings import AppSettings, apply_theme
-from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
 from agent_desktop.ui.login import LoginForm, LoginWindow
-from agent_desktop.ui.main_window import MainWindow
-from agent_desktop.ui.settings_dialog import SettingsDialog, pin_device
-from agent_desktop.ui.team_window import TeamWindow
-from agent_desktop.ui.tray import Tray
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
+    from agent_desktop.history import CallTracker, HistoryEntry, HistoryStore
     from agent_desktop.session.client import ApiClient
+    from agent_desktop.session.events import EventStream
+    from agent_desktop.session.heartbeat import Heartbeat
+    from agent_desktop.session.models import LoginResult, Me
+    from agent_desktop.ui.incoming import IncomingCallWindow, RingInfo
+    from agent_desktop.ui.main_window import MainWindow
+    from agent_desktop.ui.settings_dialog import SettingsDialog
+    from agent_desktop.ui.team_window import TeamWindow
+    from agent_desktop.ui.tray import Tray
 
 log = logging.getLogger("agent_desktop.app")
 qtlog = logging.getLogger("agent_desktop.qt")
@@ -122,13 +121,27 @@ def make_client(server_url: str) -> ApiClient:
     return ApiClient(server_url, client_version=f"agent-desktop/{__version__}")
 
 
+CLIENT_MODULE = "agent_desktop.session.client"
+#: What a login loads besides the HTTP client (imported on a worker: `load_client_module`).
+SEAT_MODULES = ("agent_desktop.session.events", "agent_desktop.session.heartbeat",
+                "agent_desktop.history", "agent_desktop.ui.main_window",
+                "agent_desktop.ui.incoming", "agent_desktop.ui.tray")
+
+
+def load_client_module() -> None:
+    import importlib
+
+    importlib.import_module(CLIENT_MODULE)
+    for name in SEAT_MODULES:
+        importlib.import_module(name)
+
+
 def prewarm(parent: QObject | None = None) -> None:
     """Import, on a worker thread, what the first login needs and the login window does not
     (requests and the API client: ~70 ms), so that neither the start nor the click pays it."""
-    import importlib
-
-    run_in_worker(lambda: importlib.import_module("agent_desktop.session.client"),
-                  on_success=lambda _: None,
+    if CLIENT_MODULE in sys.modules:
+        return
+    run_in_worker(load_client_module, on_success=lambda _: None,
                   on_failure=lambda exc: log.warning("prewarm failed: %s", exc), parent=parent)
 
 def resources_dir() -> Path:
@@ -140,7 +153,9 @@ def resources_dir() -> Path:
 
 def terminal_id() -> str:
     """One terminal per computer (docs/api.md: a new login from it replaces the old one)."""
-    return f"desktop-{socket.gethostname() or 'unknown'}"
+    # os, not socket: the socket module is not needed before the login (start-up time)
+    host = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+    return f"desktop-{host or 'unknown'}"
 
 
 @dataclass(frozen=True)
@@ -166,8 +181,11 @@ class CallContext:
 class AgentApp(QObject):
     """Owns the flow between the windows, the session layer and the SIP engine.
 
-    `engine` and `bridge` may be None (no SIP: the chip says why). `make_window` builds the
-    main window for a logged-in client (tests pass their own).
+    `engine` and `bridge` may be None (no SIP: the chip says why). `bridge_factory` makes the
+    audio bridge on first need instead (`ensure_bridge`): Qt Multimedia, the echo canceller
+    and the device scan cost ~100 ms and ~35 MB that the login window does not need, so the
+    app makes it after the login, its imports on a worker first (`prepare_bridge`).
+    `make_window` builds the main window for a logged-in client (tests pass their own).
     """
 
     def __init__(
@@ -179,12 +197,15 @@ class AgentApp(QObject):
         client_factory: Callable[[str], ApiClient],
         engine: Any = None,
         bridge: Any = None,
+        bridge_factory: Callable[[], Any] | None = None,
         sip_registrar: str | None = None,
         terminal: str | None = None,
         sip_unavailable_reason: str = "",
-        make_window: Callable[[AgentStateMachine, ApiClient], MainWindow] = MainWindow,
+        make_window: Callable[[AgentStateMachine, ApiClient], MainWindow] | None = None,
         quit_app: Callable[[], None] | None = None,
         history: HistoryStore | None = None,
+        history_factory: Callable[[], HistoryStore] | None = None,
+        engine_factory: Callable[[], Any] | None = None,
         screen_pop: ScreenPop | None = None,
         clock: Callable[[], float] = time.monotonic,
         recordings_dir: Path | None = None,
@@ -198,7 +219,8 @@ class AgentApp(QObject):
         self.store = store
         self._client_factory = client_factory
         self.engine = engine
-        self.bridge = bridge
+        self._bridge = bridge
+        self._bridge_factory = bridge_factory
         self._registrar = sip_registrar
         self._terminal = terminal or terminal_id()
         self._sip_unavailable = sip_unavailable_reason
@@ -213,7 +235,9 @@ class AgentApp(QObject):
         self._quitting = False
         self._finished = False
         self._sip_failure = ""
-        self.history = history
+        self._history = history
+        self._history_factory = history_factory
+        self._engine_factory = engine_factory
         self.screen_pop = screen_pop
         self.recordings_dir = recordings_dir
         self.settings = settings or AppSettings()
@@ -232,23 +256,124 @@ class AgentApp(QObject):
         self.hotkeys: dict[str, str] = {}  # action → key sequence (IT's, the agent's on top)
         login_window.login_requested.connect(self.login)
         login_window.closed.connect(self.request_quit)
+        # What only a login needs is loaded when the agent starts typing, not at start:
+        # the HTTP stack (~70 ms, ~18 MB) and the keyring (~30 ms, ~10 MB, when "remember"
+        # is ticked: whether it works is shown beside the box).
+        login_window.typing_started.connect(self.prewarm)
+        login_window.remember_wanted.connect(self.probe_store)
+        self._store_probed = False
 
     # ----------------------------------------------------------------- start
 
+    def prewarm(self) -> None:
+        prewarm(self)
+
     def probe_store(self) -> None:
         """Ask the keyring (may block on D-Bus) off the GUI thread whether it remembers."""
+        if self._store_probed:
+            return
+        self._store_probed = True
         run_in_worker(lambda: self.store.backend_name,
                       on_success=lambda name: self.login_window.set_remember_notice(
                           tr(NOT_REMEMBERED) if name == "memory" else ""),
                       on_failure=lambda exc: self.login_window.set_remember_notice(
                           tr(NOT_REMEMBERED)), parent=self)
 
+    @property
+    def history(self) -> HistoryStore | None:
+        """The call history (opened on first use: after the login)."""
+        if self._history is None and self._history_factory is not None:
+            factory, self._history_factory = self._history_factory, None
+            self._history = factory()
+        return self._history
+
+    def ensure_engine(self) -> Any:
+        """The SIP engine, started now if the app deferred it (`build_gui` starts it right
+        after the login window is on screen); None when it cannot start (the chip says why)."""
+        if self.engine is None and self._engine_factory is not None and not self._finished:
+            factory, self._engine_factory = self._engine_factory, None
+            try:
+                self.engine = factory()
+            except Exception as exc:  # ImportError (no pjsua2 here) or SipError; never fatal
+                log.error("SIP engine unavailable: %s: %s", type(exc).__name__, exc)
+                self._sip_unavailable = tr("the SIP engine did not start")
+                self._bridge_factory = None
+                return None
+            self.engine.incoming_call.connect(self.on_incoming_call)
+        return self.engine
+
+    @property
+    def bridge(self) -> Any:
+        """The audio bridge (made now if it was not yet; None without SIP or audio)."""
+        return self.ensure_bridge()
+
+    def ensure_bridge(self) -> Any:
+        if self._bridge is None and self._bridge_factory is not None and not self._finished:
+            factory, self._bridge_factory = self._bridge_factory, None
+            try:
+                self._bridge = factory()
+            except Exception as exc:  # calls still connect, without audio; the log says why
+                log.error("audio bridge unavailable: %s: %s", type(exc).__name__, exc)
+                return None
+            if self.engine is not None:
+                self.engine.media_hook = self._bridge
+            self._configure_bridge(self.settings)
+        return self._bridge
+
+    def prepare_bridge(self) -> None:
+        """Import the bridge's modules on a worker (Python imports of Qt Multimedia, numpy and
+        the canceller: ~80 ms, GIL contention only), then make it on the GUI thread (the
+        device scan, ~10 ms)."""
+        if self._bridge is not None or self._bridge_factory is None:
+            return
+        import importlib
+
+        def load() -> None:
+            importlib.import_module("agent_desktop.sip.audio")
+            if self.settings.echo_cancellation:
+                from agent_desktop.sip.aec import preload_backend
+
+                preload_backend()
+
+        run_in_worker(load, on_success=lambda _: self.ensure_bridge(),
+                      on_failure=lambda exc: log.warning("audio bridge prewarm: %s", exc),
+                      parent=self)
+
+    def _configure_bridge(self, s: AppSettings) -> None:
+        bridge = self._bridge
+        if bridge is None:
+            return
+        from agent_desktop.ui.settings_dialog import pin_device
+
+        for kind, dev in (("microphone", s.audio.microphone), ("speaker", s.audio.speaker),
+                          ("ringer", s.audio.ringer)):
+            pin_device(bridge, kind, dev)
+        if s.echo_cancellation != bridge.aec_enabled():
+            bridge.set_aec_enabled(s.echo_cancellation)
+
     # ----------------------------------------------------------------- login
 
     def login(self, form: LoginForm) -> None:
         if self.login_window.busy:
             return
+        if self._client_factory is make_client and CLIENT_MODULE not in sys.modules:
+            # Clicked before the prewarm (or without typing): the HTTP stack's import stays
+            # off the GUI thread, as every wait does.
+            self.login_window.set_busy(True)
+
+            def go(_: object) -> None:
+                self.login_window.set_busy(False)
+                self.login(form)
+
+            def failed(exc: BaseException) -> None:
+                self.login_window.set_busy(False)
+                log.error("the HTTP client did not load: %s", exc)
+                self.login_window.show_error(exc)
+
+            run_in_worker(load_client_module, on_success=go, on_failure=failed, parent=self)
+            return
         logs.remember_secret(form.password, form.phone_password)
+        self.ensure_engine()
         try:
             client = self._client_factory(form.server)
         except e.ApiError as exc:  # a bad URL never reaches the network
@@ -351,6 +476,9 @@ class AgentApp(QObject):
             return
         self.machine.login_succeeded(result)
         state_version = result.agent.state_version if result.agent else 0
+        from agent_desktop.session.events import EventStream
+        from agent_desktop.session.heartbeat import Heartbeat
+
         self.heartbeat = Heartbeat(client, interval_s=result.heartbeat_interval_s,
                                    state_version=state_version, parent=self)
         self.heartbeat.beat_ok.connect(self._beat_ok)
@@ -372,7 +500,12 @@ class AgentApp(QObject):
         self._start_sip(result)
 
         if self.window is None:
-            self.window = self._make_window(self.machine, client)
+            if self._make_window is not None:
+                self.window = self._make_window(self.machine, client)
+            else:
+                from agent_desktop.ui.main_window import MainWindow
+
+                self.window = MainWindow(self.machine, client)
             self.window.relogin_requested.connect(self.relogin)
             self.window.quit_requested.connect(self.request_quit)
             self.window.call_requested.connect(self.dial)
@@ -423,6 +556,8 @@ class AgentApp(QObject):
     def _show_team_window(self, client: ApiClient, result: LoginResult, *, alone: bool) -> None:
         assert result.team is not None
         if self.team_window is None:
+            from agent_desktop.ui.team_window import TeamWindow
+
             self.team_window = TeamWindow(client, result.team, result.pause_reasons)
             if alone:  # closing it ends the app; beside a seat it just closes
                 self.team_window.quit_requested.connect(self.request_quit)
@@ -492,6 +627,9 @@ class AgentApp(QObject):
         else:
             self._sip_failure = ""
         self.machine.sip_registration(value, text)
+        if value == "registered":
+            # Registered: calls may come; the bridge is made now, after the login's own work.
+            QTimer.singleShot(0, self, self.prepare_bridge)
         if value == "registered" and self._pending_dial:
             number, self._pending_dial = self._pending_dial, ""
             QTimer.singleShot(0, self, lambda: self.handle_request({"dial": number}))
@@ -508,12 +646,16 @@ class AgentApp(QObject):
 
     def on_incoming_call(self, call: Any) -> None:
         """A call rings: call panel, incoming-call window on top, history, screen pop."""
+        self.ensure_bridge()  # before its media is up (made after registering, normally)
         if self.window is None:
             if self.team_window is not None:
                 # A team admin's phone: the listen / whisper / barge call (answered by the
                 # engine at once, as its Call-Info asks). Its end ends the spy mode.
                 call.ended.connect(lambda *_: self._spy_call_ended())
             return
+        from agent_desktop.history import INCOMING
+        from agent_desktop.ui.incoming import IncomingCallWindow
+
         ctx = self._track(call, INCOMING)
         info = self._take_ring_info(call.caller_id.number)
         ctx.info = info
@@ -636,6 +778,8 @@ class AgentApp(QObject):
             self.settings_dialog.raise_()
             self.settings_dialog.activateWindow()
             return
+        from agent_desktop.ui.settings_dialog import SettingsDialog
+
         dialog = SettingsDialog(self.settings, self.bridge, parent=self.window)
         dialog.lock(self.provisioning.locked, provisioning.locked_tooltip())
         dialog.diagnostics_requested.connect(self.collect_diagnostics)
@@ -660,6 +804,8 @@ class AgentApp(QObject):
 
         def save() -> None:
             provisioning.save_user_settings(s, QSettings(path, fmt), prov)
+            from agent_desktop import autostart
+
             if s.start_at_login != autostart.is_enabled() or s.start_at_login:
                 autostart.set_enabled(s.start_at_login, minimized=s.start_minimized)
 
@@ -673,12 +819,7 @@ class AgentApp(QObject):
         if s.language != self.settings.language and qapp is not None:
             install_translator(qapp, s.language)  # new windows and dialogs; the rest on restart
         self.settings = s
-        if self.bridge is not None:
-            for kind, dev in (("microphone", s.audio.microphone), ("speaker", s.audio.speaker),
-                              ("ringer", s.audio.ringer)):
-                pin_device(self.bridge, kind, dev)
-            if s.echo_cancellation != self.bridge.aec_enabled():
-                self.bridge.set_aec_enabled(s.echo_cancellation)
+        self._configure_bridge(s)
         if self.screen_pop is not None:
             self.screen_pop.settings = s.screen_pop
         apply_theme(s.theme)
@@ -710,6 +851,8 @@ class AgentApp(QObject):
 
     def collect_diagnostics(self) -> None:
         """Settings → Collect diagnostics: a zip off the GUI thread; the dialog says where."""
+        from agent_desktop import diagnostics
+
         server = self.client.base_url if self.client else self.login_window.form().server
         snap = diagnostics.take_snapshot(
             server, self._registrar or default_registrar(server), user=self._settings_store,
@@ -726,12 +869,15 @@ class AgentApp(QObject):
             return None
         from agent_desktop.sip import SipError
 
+        self.ensure_bridge()  # (already made, unless this is the very first moment)
         try:
             call = self.account.make_call(number)
         except SipError as exc:
             log.warning("dial failed: %s", exc)
             self.window.show_error(exc)
             return None
+        from agent_desktop.history import OUTGOING
+
         self._track(call, OUTGOING, number=number)
         return call
 
@@ -747,6 +893,8 @@ class AgentApp(QObject):
     def _track(self, call: Any, direction: str, number: str = "") -> CallContext:
         ctx = CallContext(call)
         self.calls[call.key] = ctx
+        from agent_desktop.history import INCOMING, CallTracker
+
         ctx.tracker = CallTracker(call, direction, number=number, parent=self)
         ctx.tracker.finished.connect(lambda entry, key=call.key: self._call_finished(key, entry))
         if direction == INCOMING:
@@ -801,6 +949,8 @@ class AgentApp(QObject):
                 ctx.tracker.name = info.caller_name
 
     def _pop_values(self, ctx: CallContext) -> dict[str, str]:
+        from agent_desktop.ui.incoming import RingInfo
+
         info = ctx.info or RingInfo()
         cid = ctx.call.caller_id
         return {"caller_id": cid.number or info.caller_id,
@@ -816,6 +966,8 @@ class AgentApp(QObject):
         self.screen_pop.ringing(key, self._pop_values(ctx))
 
     def _on_call_event(self, etype: str, data: dict[str, Any]) -> None:
+        from agent_desktop.ui.incoming import RingInfo
+
         info = RingInfo.from_event(data)
         if etype == "call.ringing":
             ringing = [c for c in self.calls.values()
@@ -918,14 +1070,16 @@ class AgentApp(QObject):
         if self._finished:
             return
         self._finished = True
+        self._engine_factory = None
         self._stop_session_workers()
         if self.stream is not None:
             # Quitting: the one place that waits (bounded) for the reader thread, so that it
             # never outlives this object or the interpreter.
             self.stream.stop(timeout_s=2.0)
-        if self.bridge is not None:
+        self._bridge_factory = None
+        if self._bridge is not None:
             try:
-                self.bridge.shutdown()
+                self._bridge.shutdown()
             except Exception:
                 log.exception("audio bridge shutdown")
         if self.engine is not None:
@@ -944,6 +1098,8 @@ class AgentApp(QObject):
 
 
 def audio_backend() -> str:
+    import ctypes.util
+
     if sys.platform.startswith("linux"):
         forced = os.environ.get("QT_AUDIO_BACKEND")
         if forced:
@@ -966,6 +1122,8 @@ def loaded_libcrypto() -> list[str]:
 
 def self_test() -> tuple[dict[str, Any], bool]:
     """Everything the app needs, checked without opening a window."""
+    import platform
+
     report: dict[str, Any] = {"app": __version__, "python": platform.python_version(),
                               "platform": platform.platform()}
     problems: list[str] = []
@@ -1071,6 +1229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup_logging(level if isinstance(level, int) else logging.INFO)
     install_qt_logging()
     if args.collect_diagnostics:
+        from agent_desktop import diagnostics
+
         return diagnostics.collect_cli(args.collect_diagnostics, args.server, args.sip_registrar)
     if args.self_test:
         report, ok = self_test()
@@ -1082,10 +1242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
-               settings: QSettings | None = None) -> AgentApp:
-    """Build and wire everything for a QApplication that already exists: SIP engine + audio
-    bridge (or the reason they are missing), credentials, history, screen pop, login window.
-    The one production wiring; the end-to-end tests use it too."""
+               settings: QSettings | None = None, defer_engine: bool = False) -> AgentApp:
+    """Build and wire everything for a QApplication that already exists: SIP engine (or the
+    reason it is missing), credentials, history, screen pop, login window; the audio bridge
+    and the history database come when first needed (after the login).
+    `defer_engine`: the caller starts the engine (`AgentApp.ensure_engine`) once the login
+    window is on screen, or the login does. The one production wiring; the end-to-end tests
+    use it too."""
     prov = provisioning.load_system()  # local file (+ the URL's cached copy): no network
     settings_store = settings or QSettings("agent-desktop", "agent-desktop")
     app_settings = provisioning.effective_settings(settings_store, prov)
@@ -1094,25 +1257,16 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
         install_translator(qapp, app_settings.language)
     machine = AgentStateMachine()
     store = CredentialStore()
-    engine: Any = None
-    bridge: Any = None
-    sip_reason = ""
-    try:
-        from agent_desktop.sip import EngineConfig, SipEngine, Transport
-        from agent_desktop.sip.audio import AudioBridge
 
-        bridge = AudioBridge()
+    def make_engine() -> Any:
+        from agent_desktop.sip import EngineConfig, SipEngine, Transport
+
         config = EngineConfig(port=args.sip_port)
         if prov.sip_transport == "tls":
             config = replace(config, transports=(*config.transports, Transport.TLS))
-        engine = SipEngine(config, media_hook=bridge)
+        engine = SipEngine(config)  # the audio bridge joins after the login (ensure_bridge)
         engine.start()
-    except Exception as exc:  # ImportError (no pjsua2 here) or SipError; never fatal
-        log.error("SIP engine unavailable: %s: %s", type(exc).__name__, exc)
-        sip_reason = tr("the SIP engine did not start")
-        if bridge is not None:
-            bridge.shutdown()
-        engine, bridge = None, None
+        return engine
 
     saved = app_settings.screen_pop
     template = saved.template if args.screen_pop_url is None else args.screen_pop_url
@@ -1121,13 +1275,11 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
         when = PopWhen.RING  # a template given on the command line is meant to be used
     screen_pop = ScreenPop(ScreenPopSettings(template, when))
     apply_theme(app_settings.theme)
-    if bridge is not None:
-        for kind, dev in (("microphone", app_settings.audio.microphone),
-                          ("speaker", app_settings.audio.speaker),
-                          ("ringer", app_settings.audio.ringer)):
-            pin_device(bridge, kind, dev)
-        bridge.set_aec_enabled(app_settings.echo_cancellation)
-    history = HistoryStore(args.history_file)
+
+    def make_history() -> HistoryStore:
+        from agent_desktop.history import HistoryStore
+
+        return HistoryStore(args.history_file)
     recordings = Path(args.recordings_dir) if args.recordings_dir else Path(
         QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
     ) / "recordings"
@@ -1138,20 +1290,26 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     seat = AgentApp(
         login_window=login, machine=machine, store=store,
         client_factory=make_client,
-        engine=engine, bridge=bridge,
+        engine_factory=make_engine, bridge_factory=make_bridge,
         sip_registrar=provisioning.resolve(args.sip_registrar, "sip.registrar", prov) or None,
-        sip_unavailable_reason=sip_reason, quit_app=quit_app,
-        history=history, screen_pop=screen_pop, recordings_dir=recordings,
+        quit_app=quit_app, history_factory=make_history, screen_pop=screen_pop,
+        recordings_dir=recordings,
         settings=app_settings, settings_store=settings_store,
     )
-    if engine is not None:
-        engine.incoming_call.connect(seat.on_incoming_call)
+    if not defer_engine:
+        seat.ensure_engine()
     seat.use_provisioning(prov)
     if prov.provisioning_url:  # fetch it now, off the GUI thread; the cache until then
         run_in_worker(provisioning.refresh, on_success=seat.use_provisioning,
                       on_failure=lambda exc: log.warning("provisioning refresh: %s", exc),
                       parent=seat)
     return seat
+
+
+def make_bridge() -> Any:
+    from agent_desktop.sip.audio import AudioBridge
+
+    return AudioBridge()
 
 
 @dataclass
@@ -1198,10 +1356,9 @@ def when_idle_and_shown(window: QWidget, callback: Callable[[], None]) -> None:
 def build_gui(args: argparse.Namespace) -> Gui | None:
     """Engine, session layer, windows and tray, wired; the login window is not shown yet.
     None when another app of this user is running and took this launch's request."""
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from agent_desktop import instance
-    from agent_desktop.ui import tray as tray_ui
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Agent Desktop")
@@ -1219,19 +1376,24 @@ def build_gui(args: argparse.Namespace) -> Gui | None:
         if instance.send_to_running(request):
             return None  # the running app does it
         log.warning("another app holds the instance socket but does not answer; starting")
-    seat = build_seat(args, quit_app=app.quit)
+    seat = build_seat(args, quit_app=app.quit, defer_engine=True)
     single.request.connect(seat.handle_request)
-    tray: tray_ui.Tray | None = None
-    if tray_ui.available():
+    tray: Tray | None = None
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        from agent_desktop.ui import tray as tray_ui
+
         tray = tray_ui.Tray()
         seat.attach_tray(tray)
         log.info("tray icon shown: %s", tray.show())
     else:
         log.info("no system tray on this desktop: no tray icon")
 
-    def shown() -> None:  # once the login window is up and the loop idle: the rest, off-thread
-        seat.probe_store()
-        prewarm(seat)
+    def shown() -> None:
+        # The login window is on screen first; the phone engine starts on the next turn
+        # (~30 ms; the floor of bench/cold_start.py starts it before its window).
+        QTimer.singleShot(0, seat, seat.ensure_engine)
+        if seat.login_window.remember_box.isChecked():  # prefilled: say now if it can't be
+            seat.probe_store()
 
     when_idle_and_shown(seat.login_window, shown)
 
@@ -1288,6 +1450,8 @@ def run_smoke_login(args: argparse.Namespace) -> int:
         report["error"] = f"--agent and ${SMOKE_PASSWORD_ENV} are required"
         print(json.dumps(report))
         return 2
+    import tempfile
+
     scratch = tempfile.TemporaryDirectory(prefix="agent-desktop-smoke-")
     if args.history_file is None:
         args.history_file = str(Path(scratch.name) / "history.sqlite3")
@@ -1343,6 +1507,8 @@ def run_smoke_login(args: argparse.Namespace) -> int:
     app.exec()
     seat.finish()
     if os.name == "posix":  # PJSIP's printf output still in C's stdout buffer: to stderr too
+        import ctypes
+
         ctypes.CDLL(None).fflush(None)
     os.dup2(saved_stdout, 1)
     os.close(saved_stdout)

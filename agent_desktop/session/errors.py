@@ -56,6 +56,15 @@ PHONE_REJECTED = "phone_rejected"        # the PBX refused this app's phone regi
 PHONE_UNREACHABLE = "phone_unreachable"  # the PBX did not answer it
 
 
+#: `session.ended` reasons (event stream, heartbeat) → the error code the agent is shown.
+END_REASON_CODES = {
+    "logout": "session_ended",
+    "timeout": "session_expired",
+    "forced": "session_revoked",
+    "replaced": "session_replaced",
+}
+
+
 class ApiError(Exception):
     """A failed API call. `code` is stable; `status` is None when no HTTP answer came."""
 

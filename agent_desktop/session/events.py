@@ -21,9 +21,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6 import QtCore
+from PySide6.QtCore import QObject, Signal, Slot
 
 from . import errors as e
+from .errors import END_REASON_CODES
 
 if TYPE_CHECKING:
     from .client import ApiClient  # requests: imported when the first client is made
@@ -31,12 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent_desktop.session.events")
 
 #: `session.ended` reasons → the code the ended token answers with (docs/api.md).
-END_REASON_CODES = {
-    "logout": "session_ended",
-    "timeout": "session_expired",
-    "forced": "session_revoked",
-    "replaced": "session_replaced",
-}
 
 
 @dataclass(frozen=True)
@@ -202,7 +198,7 @@ class EventStream(QObject):
         self._generation = 0
         self._stopped_by_caller = False
         self.connections = 0
-        self._relay.connect(self._on_relay, Qt.ConnectionType.QueuedConnection)
+        self._relay.connect(self._on_relay, QtCore.Qt.ConnectionType.QueuedConnection)
 
     # ----------------------------------------------------------------- GUI thread
 

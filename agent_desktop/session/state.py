@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from . import errors as e
-from .events import END_REASON_CODES
-from .models import Agent, HeartbeatReply, LoginResult, Me
+from .errors import END_REASON_CODES
+
+if TYPE_CHECKING:  # the parsers load with the HTTP client, after the login window is up
+    from .models import Agent, HeartbeatReply, LoginResult, Me
 
 log = logging.getLogger("agent_desktop.session.state")
 

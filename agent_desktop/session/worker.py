@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6 import QtCore
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal, Slot
 from shiboken6 import isValid
 
 log = logging.getLogger("agent_desktop.session.worker")
@@ -38,7 +39,7 @@ class _Bridge(QObject):
                                        QObject | None]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self.done.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
 
     def register(self, on_success: Callable[[Any], None],
                  on_failure: Callable[[BaseException], None], parent: QObject | None) -> int:

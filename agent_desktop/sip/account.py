@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import secrets
+import os  # os.urandom, not secrets: that loads hashlib and OpenSSL (~4 MB) at start
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -152,7 +152,7 @@ class Account(QObject):
         # UDP keep-alive probing (see the module docstring)
         self.pbx_reachable = True
         self._probe_sock: QUdpSocket | None = None
-        self._probe_call_id = secrets.token_hex(12)
+        self._probe_call_id = os.urandom(12).hex()
         self._probe_seq = 0
         self._answered_seq = 0
         self._probe_timer = QTimer(self)
@@ -271,7 +271,7 @@ class Account(QObject):
     def _options_request(self, sock: QUdpSocket, seq: int) -> bytes:
         s = self.settings
         local = f"{sock.localAddress().toString() or '127.0.0.1'}:{sock.localPort()}"
-        tag = secrets.token_hex(8)
+        tag = os.urandom(8).hex()
         return (
             f"OPTIONS {s.registrar_uri()} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK{tag}{seq}\r\n"

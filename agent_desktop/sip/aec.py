@@ -152,6 +152,17 @@ class AecStats:
     """Skipped frames fed to the backend afterwards, when far audio came back."""
 
 
+def preload_backend() -> None:
+    """Import the WebRTC backend (numpy + pywebrtc-audio, ~50-70 ms) now, e.g. on a worker
+    thread, so that creating an :class:`EchoCanceller` later is quick; missing: no error
+    here (the canceller then says so itself)."""
+    try:
+        import numpy  # noqa: F401
+        import pywebrtc_audio  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _mean_square(frame: bytes) -> float:
     import numpy as np
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6 import QtCore
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -49,10 +50,14 @@ class LoginForm:
 
 
 class LoginWindow(QWidget):
-    """Signals: login_requested(LoginForm), closed() when the agent closes the window."""
+    """Signals: login_requested(LoginForm), closed() when the agent closes the window,
+    typing_started() once, at the agent's first keystroke in a field (the app loads what the
+    login needs then), remember_wanted() each time "remember" gets ticked."""
 
     login_requested = Signal(object)
     closed = Signal()
+    typing_started = Signal()
+    remember_wanted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,7 +87,7 @@ class LoginWindow(QWidget):
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # (selectable: set with the first error; `Qt`'s first use costs ~11 ms at start)
         self.error_label.setStyleSheet(
             "QLabel { color: #a40000; background: #fdecea; border: 1px solid #f5c2c0;"
             " border-radius: 4px; padding: 6px; }")
@@ -127,14 +132,23 @@ class LoginWindow(QWidget):
         layout.addWidget(self.login_button)
         self.setMinimumWidth(420)
         self.remember_box.toggled.connect(self._update_notice)
+        self.remember_box.toggled.connect(lambda on: self.remember_wanted.emit() if on else None)
         self._notice_text = ""
+        self._typed = False
 
     def _edit(self, accessible: str, placeholder: str) -> QLineEdit:
         edit = QLineEdit()
         edit.setAccessibleName(accessible)
         edit.setPlaceholderText(placeholder)
         edit.returnPressed.connect(self.submit)  # Enter logs in from any field
+        edit.textEdited.connect(self._on_typing)  # the agent's keys only, not prefill()
         return edit
+
+    @Slot()
+    def _on_typing(self) -> None:
+        if not self._typed:
+            self._typed = True
+            self.typing_started.emit()
 
     def _set_device_visible(self, visible: bool) -> None:
         self._device_label.setVisible(visible)
@@ -213,6 +227,7 @@ class LoginWindow(QWidget):
             self.password_edit.setFocus()
 
     def _show_text(self, text: str) -> None:
+        self.error_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setText(text)
         self.error_label.show()
 
@@ -247,7 +262,7 @@ class LoginWindow(QWidget):
             self.focus_first_empty()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if event.key() in (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter):
             self.submit()
             return
         super().keyPressEvent(event)

@@ -112,7 +112,7 @@ def test_redaction_patterns_without_knowing_the_secrets() -> None:
 def test_the_file_rotates_and_is_redacted(log_dir: Path) -> None:
     handler = next(h for h in logging.getLogger().handlers
                    if getattr(h, "baseFilename", "").startswith(str(log_dir)))
-    assert isinstance(handler, logging.handlers.RotatingFileHandler)
+    assert isinstance(handler, logs.RotatingLogFile)
     assert (handler.maxBytes, handler.backupCount) == (2 * 1024 * 1024, 4)
     handler.maxBytes = 2000
     noisy = logging.getLogger("agent_desktop.test")
