@@ -50,6 +50,7 @@ RESULTS = REPO / "bench" / "results"
 PYTHON = sys.executable
 BENCH_LINE = "BENCH "  # app_driver.py's result lines on stdout (pjlib prints there too)
 READY_MARKER = "agent-desktop: ready"  # agent_desktop.app.READY_MARKER (not imported: no Qt here)
+ENGINE_MARKER = "agent-desktop: engine started"  # agent_desktop.app.ENGINE_MARKER
 BENCH_READY_ENV = "AGENT_DESKTOP_BENCH_READY"
 DEMO_PASSWORD = "demo"  # every password of the demo call center
 
