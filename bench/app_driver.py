@@ -57,11 +57,21 @@ def rss_kb() -> dict[str, int]:
     return out
 
 
-def click_login(gui: Gui) -> float:
-    """Fill the form as an agent would and click; returns the click time (perf_counter)."""
-    gui.login.team_edit.setText(TEAM)
-    gui.login.agent_edit.setText(AGENT)
-    gui.login.password_edit.setText(PASSWORD)
+def fill_login(gui: Gui) -> None:
+    """Type into the form as an agent would (key events: the app loads what a login needs
+    when typing starts)."""
+    from PySide6.QtTest import QTest
+
+    for edit, text in ((gui.login.team_edit, TEAM), (gui.login.agent_edit, AGENT),
+                       (gui.login.password_edit, PASSWORD)):
+        edit.clear()
+        QTest.keyClicks(edit, text)
+
+
+def click_login(gui: Gui, *, filled: bool = False) -> float:
+    """Fill the form (unless done) and click; returns the click time (perf_counter)."""
+    if not filled:
+        fill_login(gui)
     t0 = time.perf_counter()
     gui.login.login_button.click()
     return t0
@@ -88,8 +98,9 @@ class LoginScenario(QObject):
         QTimer.singleShot(int(timeout_s * 1000), self._timeout)
 
     def start(self) -> None:
-        # An agent types for seconds before clicking: the app's start work on its workers
-        # (keyring probe, prewarm) is over by then. Wait for it, as a condition, then click.
+        # An agent types for seconds before clicking: the app's work on its workers (the
+        # prewarm that typing starts) is over by then. Type, wait for it as a condition, click.
+        fill_login(self.gui)
         self._settle = QTimer(self)
         self._settle.timeout.connect(self._click_when_settled)
         self._settle.start(10)
@@ -100,7 +111,7 @@ class LoginScenario(QObject):
             return
         self._settle.stop()
         self.settle_ms = round((time.perf_counter() - self._shown) * 1000, 1)
-        self.t0 = click_login(self.gui)
+        self.t0 = click_login(self.gui, filled=True)
 
     def _changed(self, _old: AgentState, new: AgentState, reason: str) -> None:
         now = time.perf_counter() - self.t0
