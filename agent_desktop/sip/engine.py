@@ -22,6 +22,7 @@ import itertools
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from agent_desktop.sip._guard import SipError, describe, guarded
+from agent_desktop.sip._guard import SipError, describe, describe_status, guarded
 from agent_desktop.sip.account import Account, AccountSettings, Transport
 from agent_desktop.sip.call import CallDirection, CallSession, CallState, _op, parse_headers
 
@@ -66,6 +67,65 @@ class Srtp(enum.Enum):
     DISABLED = pj.PJMEDIA_SRTP_DISABLED
     OPTIONAL = pj.PJMEDIA_SRTP_OPTIONAL
     MANDATORY = pj.PJMEDIA_SRTP_MANDATORY
+
+
+_TLS_PROTOCOLS = (
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_3, "TLSv1.3"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_2, "TLSv1.2"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_1, "TLSv1.1"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1, "TLSv1"),
+    (pj.PJ_SSL_SOCK_PROTO_SSL3, "SSLv3"),
+)
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """One TLS connection of the SIP transport, as pjsip reported it (`SipEngine.tls_sessions`).
+
+    `verified` is pjsip's own verification result of the server certificate (chain to the
+    CA, validity, name); `problems` says what was wrong with it, in OpenSSL's words.
+    """
+
+    remote: str  # "127.0.0.1:5061"
+    connected: bool
+    protocol: str  # "TLSv1.2" ("" before the handshake completed)
+    cipher: str  # "ECDHE-RSA-AES256-GCM-SHA384"
+    verified: bool
+    problems: tuple[str, ...] = ()
+    server_subject: str = ""
+    error: str = ""  # pjsip's reason the connection ended or failed, if it did
+
+
+def _tls_protocol(mask: int) -> str:
+    return next((name for bit, name in _TLS_PROTOCOLS if mask & bit), "")
+
+
+class _PjEndpoint(pj.Endpoint):  # type: ignore[misc]
+    """The Endpoint, for its transport callback (TLS handshake results)."""
+
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self._engine = weakref.ref(engine)
+
+    @guarded
+    def onTransportState(self, prm: Any) -> None:
+        engine = self._engine()
+        info = prm.tlsInfo
+        if engine is None or info.isEmpty():
+            return
+        verified = int(info.verifyStatus) == pj.PJ_SSL_CERT_ESUCCESS
+        engine._on_tls_state(
+            TlsSession(
+                remote=str(info.remoteAddr),
+                connected=prm.state == pj.PJSIP_TP_STATE_CONNECTED,
+                protocol=_tls_protocol(int(info.protocol)),
+                cipher=str(info.cipherName),
+                verified=verified,
+                problems=() if verified else tuple(str(m) for m in info.verifyMsgs),
+                server_subject=str(info.remoteCertInfo.subjectCn),
+                error=describe_status(int(prm.lastError)) if prm.lastError else "",
+            )
+        )
 
 
 class EngineState(enum.Enum):
@@ -115,6 +175,7 @@ class SipEngine(QObject):
     incoming_call = Signal(object)  # CallSession (RINGING_IN; 180 already sent)
     call_state_changed = Signal(object, object)  # CallSession, CallState
     network_changed = Signal()
+    tls_state_changed = Signal(object)  # TlsSession: a TLS connection up, refused or down
     shutdown_finished = Signal(dict)  # the shutdown report
 
     def __init__(
@@ -141,13 +202,14 @@ class SipEngine(QObject):
         self.shutdown_report: dict[str, Any] = {}
         self._netinfo: Any = None
         self._dead_ep: Any = None
+        self.tls_sessions: dict[str, TlsSession] = {}  # by remote address, the latest state
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         if self.state is not EngineState.NEW:
             raise SipError(f"engine is {self.state.value}")
         c = self.config
-        ep = pj.Endpoint()
+        ep = _PjEndpoint(self)
         ep.libCreate()
         self._ep = ep
         try:
@@ -328,6 +390,26 @@ class SipEngine(QObject):
             for acc in self.accounts:
                 acc.register()
         self.network_changed.emit()
+
+    def _on_tls_state(self, session: TlsSession) -> None:
+        self.tls_sessions.pop(session.remote, None)  # the latest state goes last
+        self.tls_sessions[session.remote] = session
+        if session.connected:
+            log.info(
+                "TLS to %s: %s %s, server certificate %s%s",
+                session.remote,
+                session.protocol,
+                session.cipher,
+                session.server_subject or "?",
+                "" if session.verified else " (NOT verified)",
+            )
+        elif not session.verified and session.problems:
+            log.warning(
+                "TLS to %s refused: the server certificate is not trusted: %s",
+                session.remote,
+                "; ".join(session.problems),
+            )
+        self.tls_state_changed.emit(session)
 
     # ------------------------------------------------------------------ polling
     @Slot()
