@@ -5,8 +5,19 @@ QTimer polls `libHandleEvents(0)` every 10 ms, so every SIP callback runs on the
 Never call this object from another thread: send it a queued signal instead.
 
 TLS: the Linux `pjsua2-python` wheel links OpenSSL 1.0.2k (end of life, no TLS 1.3). The
-server certificate is verified by default (`EngineConfig.tls_verify_server`), against
-`tls_ca_file` or the system store.
+server certificate is verified by default (`EngineConfig.tls_verify_server`), chain and
+name, against `tls_ca_file` or else the system's CA bundle (`system_ca_file()`: pjsip
+itself would trust nothing). Measured against Asterisk 22 on loopback
+(tests/sip/test_engine_tls.py, docs/asterisk.md): TLS 1.2, ECDHE-RSA-AES256-GCM-SHA384,
+registered 50 ms after `add_account`; an untrusted certificate fails each REGISTER within
+~30 ms as 503 "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)"
+(`Account.tls_certificate_rejected`, `tls_problem`), retried every `retry_interval_s`.
+Every TLS connection is reported (`tls_sessions`, `tls_state_changed`).
+
+SRTP (`EngineConfig.srtp`, SDES keys in the SDP; only secure over TLS, so with TLS the
+account also requires TLS signalling for it): MANDATORY negotiated AES_CM_128_HMAC_SHA1_80
+with Asterisk's `media_encryption = sdes`; against an endpoint without SRTP the call is
+refused with 488 Not Acceptable Here.
 
 Shutdown is staged, explicit and idempotent (`shutdown()`), never from `__del__`/`atexit`:
 hang up all + bounded wait, unregister + bounded wait, `Account.shutdown()`, drop every
@@ -20,7 +31,9 @@ import enum
 import gc
 import itertools
 import logging
+import os
 import re
+import ssl
 import time
 import weakref
 from collections.abc import Callable
@@ -128,6 +141,34 @@ class _PjEndpoint(pj.Endpoint):  # type: ignore[misc]
         )
 
 
+_SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # Alpine
+)
+
+
+def system_ca_file() -> str:
+    """The CA bundle a TLS server is verified against when `EngineConfig.tls_ca_file` is "".
+
+    pjsip loads no default CA locations by itself (measured with the Linux wheel: with no CA
+    file every server fails verification, $SSL_CERT_FILE is not read, and its OpenSSL's
+    compiled-in folder is RHEL's /etc/pki/tls), so the engine hands it one: $SSL_CERT_FILE,
+    Python's OpenSSL default, the usual distribution bundles, else certifi's (Windows).
+    """
+    paths = ssl.get_default_verify_paths()
+    env = os.environ.get(paths.openssl_cafile_env or "SSL_CERT_FILE")
+    for candidate in (env, paths.cafile, paths.openssl_cafile, *_SYSTEM_CA_FILES):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    try:
+        import certifi
+    except ImportError:
+        return ""
+    return str(certifi.where())
+
+
 class EngineState(enum.Enum):
     NEW = "new"
     RUNNING = "running"
@@ -203,6 +244,7 @@ class SipEngine(QObject):
         self._netinfo: Any = None
         self._dead_ep: Any = None
         self.tls_sessions: dict[str, TlsSession] = {}  # by remote address, the latest state
+        self.tls_ca_file = ""  # the CA bundle the TLS transport verifies servers against
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -258,8 +300,14 @@ class SipEngine(QObject):
         }[transport]
         if transport is Transport.TLS:
             tcfg.tlsConfig.verifyServer = c.tls_verify_server
-            if c.tls_ca_file:
-                tcfg.tlsConfig.CaListFile = c.tls_ca_file
+            self.tls_ca_file = c.tls_ca_file or system_ca_file()
+            if self.tls_ca_file:
+                tcfg.tlsConfig.CaListFile = self.tls_ca_file
+            log.info(
+                "TLS: server certificates %s against %s",
+                "verified" if c.tls_verify_server else "NOT verified",
+                self.tls_ca_file or "nothing (no CA bundle found)",
+            )
         tid = self._ep.transportCreate(kind, tcfg)
         name = str(self._ep.transportGetInfo(tid).localName)
         return int(name.rsplit(":", 1)[1])

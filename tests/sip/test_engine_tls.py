@@ -44,10 +44,15 @@ def tls_pbx(asterisk: AsteriskSandbox) -> Iterator[AsteriskSandbox]:
 
 
 def run_engine(
-    box: AsteriskSandbox, user: str, *args: str, host: str = "127.0.0.1"
+    box: AsteriskSandbox,
+    user: str,
+    *args: str,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Run one TLS engine process to its end; its events and how long it ran."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO))
+    child_env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+    child_env.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO), **(env or {}))
     cmd = [
         SipPhone.python(),
         "-m",
@@ -60,7 +65,7 @@ def run_engine(
     ]
     began = time.monotonic()
     proc = subprocess.run(
-        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+        cmd, cwd=REPO, env=child_env, capture_output=True, text=True, timeout=60, check=False
     )
     took = time.monotonic() - began
     out, err = proc.stdout, proc.stderr
@@ -101,6 +106,23 @@ def test_registers_over_tls_with_the_sandbox_ca(tls_pbx: AsteriskSandbox, host: 
     assert registered[0]["elapsed_s"] < 5.0
 
 
+def test_the_system_ca_bundle_is_used_when_no_ca_file_is_given(
+    tls_pbx: AsteriskSandbox, tmp_path: Path
+) -> None:
+    """No `tls_ca_file`: the engine verifies against the system's bundle (pjsip alone would
+    trust nothing). A bundle with the sandbox CA in it, as $SSL_CERT_FILE -> registered."""
+    from agent_desktop.sip.engine import system_ca_file
+
+    assert tls_pbx.ca_file is not None
+    system = Path(system_ca_file())
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(system.read_text() + "\n" + tls_pbx.ca_file.read_text())
+    events, _ = run_engine(tls_pbx, "8101", env={"SSL_CERT_FILE": str(bundle)})
+    assert of(events, "started")[0]["ca_file"] == str(bundle)
+    assert of(events, "registered"), events
+    assert of(events, "tls")[0]["verified"] is True
+
+
 def test_without_verification_the_same_server_registers(tls_pbx: AsteriskSandbox) -> None:
     """The control for the next test: no CA, verification off -> registered, and the engine
     still says the certificate was not verified."""
@@ -116,7 +138,7 @@ def test_without_verification_the_same_server_registers(tls_pbx: AsteriskSandbox
 def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
     tls_pbx: AsteriskSandbox, ca: str, tmp_path: Path
 ) -> None:
-    """Verification on, the sandbox CA not given (none: the system store; or another CA):
+    """Verification on, the sandbox CA not given (none: the system's CA bundle; or another CA):
     every REGISTER fails at once, 503 with pjsip's certificate reason, the account says the
     certificate was rejected and why; the engine keeps running and retries (no hang, no
     crash); the runner stops after two failures."""
@@ -125,6 +147,8 @@ def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
         other, _ = write_ca(tmp_path / "other", "not the PBX's CA")
         args = ["--ca-file", str(other)]
     events, took = run_engine(tls_pbx, "8101", *args, "--failures", "2")
+    if ca == "none":
+        assert of(events, "started")[0]["ca_file"], "no system CA bundle found"
     assert not of(events, "registered"), events
     failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
     assert len(failed) == 2, events

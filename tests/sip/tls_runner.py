@@ -5,8 +5,9 @@
         [--failures 2]
 
 Only a TLS transport; the server certificate is verified unless --no-verify. Prints JSON
-lines on stdout: "tls" (each TLS connection state, see `TlsSession`), "registration" (each
-change), "registered" (seconds from add_account), then with --call: "call_state",
+lines on stdout: "started" (the CA bundle used), "tls" (each TLS connection state, see
+`TlsSession`), "registration" (each change), "registered" (seconds from add_account),
+then with --call: "call_state",
 "media" (pjsua's call dump lines about SRTP, the stream's transport protocol, quality)
 and "ended". Without --call it quits once registered, or after --failures FAILED
 registrations. The last line is {"event": "exit", ...}.
@@ -105,6 +106,7 @@ def main() -> int:
     QTimer.singleShot(int(SAFETY_S * 1000), safety_net)
     engine.tls_state_changed.connect(on_tls)
     engine.start()
+    emit("started", ca_file=engine.tls_ca_file)
     t0 = time.monotonic()
     acc = engine.add_account(
         AccountSettings(args.user, args.password, args.registrar, transport=Transport.TLS)
