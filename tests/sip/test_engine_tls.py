@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from agent_desktop.sip import system_ca_file
 from pbx.sandbox import AsteriskSandbox, write_ca
 from tests.pbx_fixtures import discard, new_sandbox
 from tests.sip.test_engine_calls import goertzel_share
@@ -111,8 +112,6 @@ def test_the_system_ca_bundle_is_used_when_no_ca_file_is_given(
 ) -> None:
     """No `tls_ca_file`: the engine verifies against the system's bundle (pjsip alone would
     trust nothing). A bundle with the sandbox CA in it, as $SSL_CERT_FILE -> registered."""
-    from agent_desktop.sip.engine import system_ca_file
-
     assert tls_pbx.ca_file is not None
     system = Path(system_ca_file())
     bundle = tmp_path / "bundle.pem"

@@ -37,9 +37,9 @@ from agent_desktop.sip import (
     RegistrationState,
     SipEngine,
     Srtp,
+    TlsSession,
     Transport,
 )
-from agent_desktop.sip.engine import TlsSession
 
 SAFETY_S = 20.0
 
