@@ -7,8 +7,10 @@ tests/sip/test_engine_tls.py), and the app says what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import SimpleNamespace
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.app import AgentApp
@@ -23,14 +25,16 @@ from tests.ui.fakes import no_keyring
 REASON = "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)"
 
 
-def make_app(qtbot: QtBot) -> tuple[AgentApp, AgentStateMachine]:
+@pytest.fixture
+def app(qtbot: QtBot) -> Iterator[AgentApp]:
     login = LoginWindow()
     qtbot.addWidget(login)
-    machine = AgentStateMachine()
-    app = AgentApp(login_window=login, machine=machine, store=no_keyring(),
-                   client_factory=lambda url: ApiClient(url, client_version="ui/1"),
-                   terminal="ui-tls", quit_app=lambda: None)
-    return app, machine
+    seat = AgentApp(login_window=login, machine=AgentStateMachine(), store=no_keyring(),
+                    client_factory=lambda url: ApiClient(url, client_version="ui/1"),
+                    terminal="ui-tls", quit_app=lambda: None)
+    yield seat
+    seat.account = None
+    seat.finish()  # as the other seats: nothing left for the GC to tear down later
 
 
 def account(rejected: bool) -> SimpleNamespace:
@@ -38,8 +42,8 @@ def account(rejected: bool) -> SimpleNamespace:
                            settings=SimpleNamespace(registrar="pbx.example:5061"))
 
 
-def test_certificate_failure_is_named_as_such(qtbot: QtBot) -> None:
-    app, machine = make_app(qtbot)
+def test_certificate_failure_is_named_as_such(app: AgentApp) -> None:
+    machine = app.machine
     app.account = account(True)
     app._on_registration(RegistrationState.FAILED, 503, REASON)
     assert machine.state.sip_reason == (
