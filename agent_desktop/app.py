@@ -424,6 +424,8 @@ class AgentApp(QObject):
                 done()
             elif state is RegistrationState.FAILED and code in (401, 403, 404):
                 done(e.PHONE_REJECTED)
+            elif state is RegistrationState.FAILED and account.tls_certificate_rejected:
+                done(e.PHONE_UNTRUSTED)  # retrying will not help: say so now, not after 10 s
 
         account.registration_changed.connect(on_state)
         deadline.timeout.connect(lambda: done(e.PHONE_UNREACHABLE))
@@ -615,7 +617,12 @@ class AgentApp(QObject):
         if value == "unregistering":
             value = "unregistered"
         text = f"{code} {reason}".strip() if code else reason
-        if value == "failed" and code in (408, 0, 503) and self.account is not None:
+        if (value == "failed" and self.account is not None
+                and getattr(self.account, "tls_certificate_rejected", False)):
+            # pjsip says 503 (as if the PBX were down); the PBX answered, its certificate failed
+            text = tr("the phone system's security certificate is not trusted ({registrar})"
+                      ).format(registrar=self.account.settings.registrar)
+        elif value == "failed" and code in (408, 0, 503) and self.account is not None:
             text = tr("no answer from {registrar}").format(
                 registrar=self.account.settings.registrar) + (f" ({code})" if code else "")
         if value == "registering" and self._sip_failure:

@@ -11,11 +11,18 @@ the tarball). A marker file is written last, so a half-built root is never
 used. Every instance keeps all of its changing state in ROOT/lab/<name>/, so a
 test instance and the demo instance can run side by side on different ports.
 
-Standard library only. CLI:
+With a TLS port (`tls_port`, CLI `--tls-port`), Asterisk also listens for SIP over TLS
+on 127.0.0.1: the instance gets a private CA and a server certificate for IP 127.0.0.1 and
+DNS localhost (made with the host's `openssl` at the first start, kept in
+ROOT/lab/<name>/tls/); clients verify the server against `ca_file` (tls/ca.crt). With
+example devices it also gets the TLS test phones 8101 (SRTP required) and 8102 (plain RTP).
+
+Standard library only (plus the `openssl` command for TLS). CLI:
 
     python pbx/sandbox.py build
     python pbx/sandbox.py start [--name demo] [--sip-port 5060] [--ami-port 5038]
-                                [--rtp 10000-10999] [--example-devices] [--fresh]
+                                [--rtp 10000-10999] [--tls-port 5061]
+                                [--example-devices] [--fresh]
     python pbx/sandbox.py status [--name demo]
     python pbx/sandbox.py rx "pjsip show endpoints" [--name demo]
     python pbx/sandbox.py stop [--name demo]
@@ -45,6 +52,8 @@ ROOT_ENV = "AGENT_DESKTOP_PBX_ROOT"
 SECRET_ENV = "AGENT_DESKTOP_AMI_SECRET"  # noqa: S105 (a variable name, not a secret)
 TEMPLATES = Path(__file__).resolve().parent / "asterisk"
 EXAMPLE_DEVICES = TEMPLATES / "examples" / "pjsip_devices.conf"
+EXAMPLE_TLS_DEVICES = TEMPLATES / "examples" / "pjsip_tls_devices.conf"
+TLS_TEMPLATE = TEMPLATES / "optional" / "pjsip_tls.conf"
 
 # What the root is made of. Its hash goes into the marker: change any of it and
 # an old root or tarball is no longer reused.
@@ -88,6 +97,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 
 BOOT_TIMEOUT = 30.0
 RX_TIMEOUT = 10.0
+CERT_DAYS = 825  # the server certificate; the CA lasts ten years
 
 
 class SandboxError(RuntimeError):
@@ -410,6 +420,76 @@ def template_modules() -> list[str]:
     return re.findall(r"^\s*load\s*=>\s*(\S+)", text, flags=re.MULTILINE)
 
 
+# ---------------------------------------------------------------------------- TLS
+
+
+def _openssl(*args: str) -> None:
+    ensure_host_tools({"openssl": "openssl"})
+    _run(["openssl", *args], capture=True, timeout=60)
+
+
+def write_ca(folder: Path, common_name: str) -> tuple[Path, Path]:
+    """A new self-signed CA (RSA 2048, SHA-256) in `folder`: (ca.crt, ca.key)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    crt, key = folder / "ca.crt", folder / "ca.key"
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-sha256", "-nodes", "-days", "3650",
+        "-keyout", str(key), "-out", str(crt), "-subj", f"/O=agent-desktop/CN={common_name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    key.chmod(0o600)
+    return crt, key
+
+
+def write_server_cert(folder: Path, ca_crt: Path, ca_key: Path) -> tuple[Path, Path]:
+    """A server certificate for IP 127.0.0.1 and DNS localhost, signed by the CA."""
+    crt, key, csr = folder / "server.crt", folder / "server.key", folder / "server.csr"
+    ext = folder / "server.ext"
+    ext.write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature, keyEncipherment\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+    )
+    _openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-sha256", "-nodes",
+        "-keyout", str(key), "-out", str(csr), "-subj", "/O=agent-desktop/CN=127.0.0.1",
+    )  # fmt: skip
+    key.chmod(0o600)
+    _openssl(
+        "x509", "-req", "-sha256", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+        "-set_serial", str(int.from_bytes(secrets.token_bytes(15), "big")),
+        "-days", str(CERT_DAYS), "-extfile", str(ext), "-out", str(crt),
+    )  # fmt: skip
+    csr.unlink()
+    ext.unlink()
+    return crt, key
+
+
+def _cert_valid(crt: Path, seconds: int = 86400) -> bool:
+    if not crt.is_file():
+        return False
+    proc = _run(
+        ["openssl", "x509", "-checkend", str(seconds), "-noout", "-in", str(crt)],
+        check=False,
+        capture=True,
+    )
+    return proc.returncode == 0
+
+
+def ensure_tls_files(folder: Path, name: str) -> None:
+    """The instance's CA and server certificate; kept while valid, so a restart keeps the
+    CA that clients already trust."""
+    ensure_host_tools({"openssl": "openssl"})
+    ca_crt, ca_key = folder / "ca.crt", folder / "ca.key"
+    if not (_cert_valid(ca_crt) and ca_key.is_file()):
+        ca_crt, ca_key = write_ca(folder, f"agent-desktop sandbox CA ({name})")
+        (folder / "server.crt").unlink(missing_ok=True)
+    if not (_cert_valid(folder / "server.crt") and (folder / "server.key").is_file()):
+        write_server_cert(folder, ca_crt, ca_key)
+
+
 # ---------------------------------------------------------------------- instances
 
 
@@ -441,6 +521,7 @@ class AsteriskSandbox:
         rtp_end: int | None = None,
         ami_user: str | None = None,
         ami_secret: str | None = None,
+        tls_port: int | None = None,
     ) -> None:
         if not NAME_RE.match(name):
             raise SandboxError(f"bad instance name {name!r}")
@@ -451,6 +532,8 @@ class AsteriskSandbox:
         self._ami_port = int(ami_port or saved.get("ami_port") or DEMO_AMI_PORT)
         self.rtp_start = int(rtp_start or saved.get("rtp_start") or DEMO_RTP[0])
         self.rtp_end = int(rtp_end or saved.get("rtp_end") or DEMO_RTP[1])
+        # 0 or None: no TLS transport (saved like the other ports; pass 0 to turn it off)
+        self._tls_port = int(saved.get("tls_port") or 0) if tls_port is None else tls_port
         self._ami_user = str(ami_user or saved.get("ami_user") or DEFAULT_AMI_USER)
         self._ami_secret = str(
             ami_secret
@@ -471,6 +554,21 @@ class AsteriskSandbox:
     @property
     def ami_port(self) -> int:
         return self._ami_port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The SIP-over-TLS port on 127.0.0.1, or None when this instance has no TLS."""
+        return self._tls_port or None
+
+    @property
+    def tls_dir(self) -> Path:
+        """Host folder of the instance's CA and server certificate (and their keys)."""
+        return self.instance_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate (PEM) a client verifies the TLS server against; None without TLS."""
+        return self.tls_dir / "ca.crt" if self.tls_port else None
 
     @property
     def ami_user(self) -> str:
@@ -541,6 +639,8 @@ class AsteriskSandbox:
             "ami_port": self.ami_port,
             "rtp_start": self.rtp_start,
             "rtp_end": self.rtp_end,
+            "tls_port": self.tls_port,
+            "ca_file": str(self.ca_file) if self.ca_file else None,
             "ami_user": self.ami_user,
             "ami_secret": self.ami_secret,
         }
@@ -599,6 +699,18 @@ class AsteriskSandbox:
                 target.chmod(0o600)
         if example_devices:
             shutil.copyfile(EXAMPLE_DEVICES, self.generated_dir / "pjsip_devices.conf")
+        tls_conf = self.etc_dir / "pjsip_tls.conf"
+        tls_devices = self.generated_dir / "pjsip_tls_devices.conf"
+        tls_conf.unlink(missing_ok=True)
+        tls_devices.unlink(missing_ok=True)
+        if self.tls_port:
+            ensure_tls_files(self.tls_dir, self.name)
+            text = TLS_TEMPLATE.read_text()
+            text = text.replace("@TLS_PORT@", str(self.tls_port))
+            text = text.replace("@TLS_DIR@", f"{self.chroot_instance_dir}/tls")
+            tls_conf.write_text(text)
+            if example_devices:
+                shutil.copyfile(EXAMPLE_TLS_DEVICES, tls_devices)
         self.settings_file.write_text(json.dumps(self.settings(), indent=1) + "\n")
         self.settings_file.chmod(0o600)
 
@@ -765,6 +877,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--ami-port", type=int)
             p.add_argument("--rtp", type=_rtp_range, help="e.g. 10000-10999")
             p.add_argument(
+                "--tls-port", type=int, help="also SIP over TLS on this port (0: no TLS)"
+            )
+            p.add_argument(
                 "--example-devices",
                 action="store_true",
                 help="copy the example phones 8001/8002 into generated/",
@@ -790,6 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ami_port=getattr(args, "ami_port", None),
             rtp_start=rtp[0],
             rtp_end=rtp[1],
+            tls_port=getattr(args, "tls_port", None),
         )
         if args.cmd == "start":
             began = time.monotonic()

@@ -55,16 +55,29 @@ def free_rtp_range(size: int = 400) -> tuple[int, int]:
     return base, base + size - 1
 
 
-def new_sandbox(name: str) -> AsteriskSandbox:
-    """An instance on free ports (not started), its own folder ROOT/lab/<name>."""
+def new_sandbox(name: str, *, tls: bool = False) -> AsteriskSandbox:
+    """An instance on free ports (not started), its own folder ROOT/lab/<name>.
+
+    `tls`: also SIP over TLS on a free port, with the instance's own CA (`box.ca_file`).
+    """
     rtp_start, rtp_end = free_rtp_range()
+    sip_port = free_sip_port()
+    ami_port = free_tcp_port()
     return AsteriskSandbox(
         name,
-        sip_port=free_sip_port(),
-        ami_port=free_tcp_port(),
+        sip_port=sip_port,
+        ami_port=ami_port,
         rtp_start=rtp_start,
         rtp_end=rtp_end,
+        tls_port=_free_port_besides({sip_port, ami_port}) if tls else 0,
     )
+
+
+def _free_port_besides(used: set[int]) -> int:
+    while True:
+        port = free_tcp_port()
+        if port not in used:
+            return port
 
 
 def discard(box: AsteriskSandbox) -> None:

@@ -54,6 +54,7 @@ HTTP_SERVER_ERROR = "server_error"     # 5xx without a problem body (e.g. a prox
 HTTP_UNAVAILABLE = "service_unavailable"
 PHONE_REJECTED = "phone_rejected"        # the PBX refused this app's phone registration
 PHONE_UNREACHABLE = "phone_unreachable"  # the PBX did not answer it
+PHONE_UNTRUSTED = "phone_certificate_untrusted"  # the PBX's TLS certificate did not verify
 
 
 #: `session.ended` reasons (event stream, heartbeat) → the error code the agent is shown.

@@ -81,6 +81,9 @@ _BY_CODE: dict[str, str] = {
     e.PHONE_REJECTED: tr_noop("The phone system refused this phone number and phone password."),
     e.PHONE_UNREACHABLE: tr_noop("The phone system does not answer, so this app could not "
                                  "register as your phone. Try again in a moment."),
+    e.PHONE_UNTRUSTED: tr_noop("The phone system's security certificate is not trusted, so "
+                               "this app could not register as your phone. Ask your IT "
+                               "department to check the phone system's certificate."),
 }
 
 _BY_KIND: list[tuple[type[e.ApiError], str]] = [

@@ -29,6 +29,8 @@ from agent_desktop.sip.engine import (
     NullAudio,
     SipEngine,
     Srtp,
+    TlsSession,
+    system_ca_file,
 )
 
 __all__ = [
@@ -47,8 +49,10 @@ __all__ = [
     "SipEngine",
     "SipError",
     "Srtp",
+    "TlsSession",
     "Transport",
     "auto_answer_delay",
     "estimate_mos",
     "parse_caller_id",
+    "system_ca_file",
 ]

@@ -27,6 +27,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def describe_status(status: int) -> str:
+    """pjlib's text for a pj_status_t (e.g. 171173 -> "SSL certificate verification error")."""
+    try:
+        return str(pj.Endpoint.instance().utilStrError(status))
+    except Exception:
+        return f"status {status}"
+
+
 def guarded(fn: F) -> F:
     """Wrap a pjsua2 callback: no exception may escape into native code."""
 

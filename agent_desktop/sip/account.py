@@ -56,6 +56,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent_desktop.sip.account")
 
 _OUTAGE_PROBE_MS = 1000  # a fresh probe this often while the PBX does not answer
+# pjsip's status when the TLS server certificate failed verification (PJSIP_TLS_ECERTVERIF,
+# PJSIP_ERRNO_START_PJSIP + 173). pjsua reports such a REGISTER as 503 with the status's
+# text as the reason, "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)", and
+# (measured with 2.15.1) status 0 both in the callback and in regLastErr: the reason's
+# symbol is what identifies it.
+TLS_CERTIFICATE_REJECTED = 171173
+_TLS_CERTIFICATE_SYMBOL = "PJSIP_TLS_ECERTVERIF"
 
 
 class Transport(enum.Enum):
@@ -146,6 +153,7 @@ class Account(QObject):
         self.state = RegistrationState.UNREGISTERED
         self.code = 0
         self.reason = ""
+        self.status = 0  # pjsip's error of the last REGISTER (regLastErr; 0 = none)
         self.last_registered_at: float | None = None
         self._pj: _PjAccount | None = _PjAccount(self)
         self._unregistering = False
@@ -203,6 +211,25 @@ class Account(QObject):
     @property
     def is_registered(self) -> bool:
         return self.state is RegistrationState.REGISTERED
+
+    @property
+    def tls_certificate_rejected(self) -> bool:
+        """The last REGISTER failed because the PBX's TLS certificate did not verify (wrong or
+        missing CA, expired, another name). Not a network problem: retrying will not help
+        until the certificate or the CA changes. `SipEngine.tls_sessions` says what was wrong.
+        """
+        return self.status == TLS_CERTIFICATE_REJECTED
+
+    @property
+    def tls_problem(self) -> str:
+        """When the certificate was rejected: what was wrong with it, in OpenSSL's words
+        (e.g. "The certificate is untrusted"); "" otherwise."""
+        if not self.tls_certificate_rejected:
+            return ""
+        for session in reversed(self._engine.tls_sessions.values()):
+            if not session.verified and session.problems:
+                return "; ".join(session.problems)
+        return ""
 
     def register(self) -> None:
         """Send a REGISTER now (also used to re-register on demand)."""
@@ -335,11 +362,15 @@ class Account(QObject):
 
     def _on_reg_state(self, code: int, reason: str, expiration: int) -> None:
         active = False
+        self.status = 0
         if self._pj is not None:
             try:
-                active = bool(self._pj.getInfo().regIsActive)
+                info = self._pj.getInfo()
+                active, self.status = bool(info.regIsActive), int(info.regLastErr)
             except pj.Error:
                 active = False
+        if not self.status and code >= 300 and _TLS_CERTIFICATE_SYMBOL in reason:
+            self.status = TLS_CERTIFICATE_REJECTED
         if 200 <= code < 300 and active and expiration > 0 and not self._unregistering:
             self.last_registered_at = time.time()
             self._set_state(RegistrationState.REGISTERED, code, reason)

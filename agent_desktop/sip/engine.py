@@ -5,8 +5,19 @@ QTimer polls `libHandleEvents(0)` every 10 ms, so every SIP callback runs on the
 Never call this object from another thread: send it a queued signal instead.
 
 TLS: the Linux `pjsua2-python` wheel links OpenSSL 1.0.2k (end of life, no TLS 1.3). The
-server certificate is verified by default (`EngineConfig.tls_verify_server`), against
-`tls_ca_file` or the system store.
+server certificate is verified by default (`EngineConfig.tls_verify_server`), chain and
+name, against `tls_ca_file` or else the system's CA bundle (`system_ca_file()`: pjsip
+itself would trust nothing). Measured against Asterisk 22 on loopback
+(tests/sip/test_engine_tls.py, docs/asterisk.md): TLS 1.2, ECDHE-RSA-AES256-GCM-SHA384,
+registered 50 ms after `add_account`; an untrusted certificate fails each REGISTER within
+~30 ms as 503 "SSL certificate verification error (PJSIP_TLS_ECERTVERIF)"
+(`Account.tls_certificate_rejected`, `tls_problem`), retried every `retry_interval_s`.
+Every TLS connection is reported (`tls_sessions`, `tls_state_changed`).
+
+SRTP (`EngineConfig.srtp`, SDES keys in the SDP; only secure over TLS, so with TLS the
+account also requires TLS signalling for it): MANDATORY negotiated AES_CM_128_HMAC_SHA1_80
+with Asterisk's `media_encryption = sdes`; against an endpoint without SRTP the call is
+refused with 488 Not Acceptable Here.
 
 Shutdown is staged, explicit and idempotent (`shutdown()`), never from `__del__`/`atexit`:
 hang up all + bounded wait, unregister + bounded wait, `Account.shutdown()`, drop every
@@ -20,8 +31,11 @@ import enum
 import gc
 import itertools
 import logging
+import os
 import re
+import ssl
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +43,7 @@ from typing import Any, Protocol
 import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from agent_desktop.sip._guard import SipError, describe, guarded
+from agent_desktop.sip._guard import SipError, describe, describe_status, guarded
 from agent_desktop.sip.account import Account, AccountSettings, Transport
 from agent_desktop.sip.call import CallDirection, CallSession, CallState, _op, parse_headers
 
@@ -66,6 +80,93 @@ class Srtp(enum.Enum):
     DISABLED = pj.PJMEDIA_SRTP_DISABLED
     OPTIONAL = pj.PJMEDIA_SRTP_OPTIONAL
     MANDATORY = pj.PJMEDIA_SRTP_MANDATORY
+
+
+_TLS_PROTOCOLS = (
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_3, "TLSv1.3"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_2, "TLSv1.2"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1_1, "TLSv1.1"),
+    (pj.PJ_SSL_SOCK_PROTO_TLS1, "TLSv1"),
+    (pj.PJ_SSL_SOCK_PROTO_SSL3, "SSLv3"),
+)
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """One TLS connection of the SIP transport, as pjsip reported it (`SipEngine.tls_sessions`).
+
+    `verified` is pjsip's own verification result of the server certificate (chain to the
+    CA, validity, name); `problems` says what was wrong with it, in OpenSSL's words.
+    """
+
+    remote: str  # "127.0.0.1:5061"
+    connected: bool
+    protocol: str  # "TLSv1.2" ("" before the handshake completed)
+    cipher: str  # "ECDHE-RSA-AES256-GCM-SHA384"
+    verified: bool
+    problems: tuple[str, ...] = ()
+    server_subject: str = ""
+    error: str = ""  # pjsip's reason the connection ended or failed, if it did
+
+
+def _tls_protocol(mask: int) -> str:
+    return next((name for bit, name in _TLS_PROTOCOLS if mask & bit), "")
+
+
+class _PjEndpoint(pj.Endpoint):  # type: ignore[misc]
+    """The Endpoint, for its transport callback (TLS handshake results)."""
+
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self._engine = weakref.ref(engine)
+
+    @guarded
+    def onTransportState(self, prm: Any) -> None:
+        engine = self._engine()
+        info = prm.tlsInfo
+        if engine is None or info.isEmpty():
+            return
+        verified = int(info.verifyStatus) == pj.PJ_SSL_CERT_ESUCCESS
+        engine._on_tls_state(
+            TlsSession(
+                remote=str(info.remoteAddr),
+                connected=prm.state == pj.PJSIP_TP_STATE_CONNECTED,
+                protocol=_tls_protocol(int(info.protocol)),
+                cipher=str(info.cipherName),
+                verified=verified,
+                problems=() if verified else tuple(str(m) for m in info.verifyMsgs),
+                server_subject=str(info.remoteCertInfo.subjectCn),
+                error=describe_status(int(prm.lastError)) if prm.lastError else "",
+            )
+        )
+
+
+_SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # Alpine
+)
+
+
+def system_ca_file() -> str:
+    """The CA bundle a TLS server is verified against when `EngineConfig.tls_ca_file` is "".
+
+    pjsip loads no default CA locations by itself (measured with the Linux wheel: with no CA
+    file every server fails verification, $SSL_CERT_FILE is not read, and its OpenSSL's
+    compiled-in folder is RHEL's /etc/pki/tls), so the engine hands it one: $SSL_CERT_FILE,
+    Python's OpenSSL default, the usual distribution bundles, else certifi's (Windows).
+    """
+    paths = ssl.get_default_verify_paths()
+    env = os.environ.get(paths.openssl_cafile_env or "SSL_CERT_FILE")
+    for candidate in (env, paths.cafile, paths.openssl_cafile, *_SYSTEM_CA_FILES):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    try:
+        import certifi
+    except ImportError:
+        return ""
+    return str(certifi.where())
 
 
 class EngineState(enum.Enum):
@@ -115,6 +216,7 @@ class SipEngine(QObject):
     incoming_call = Signal(object)  # CallSession (RINGING_IN; 180 already sent)
     call_state_changed = Signal(object, object)  # CallSession, CallState
     network_changed = Signal()
+    tls_state_changed = Signal(object)  # TlsSession: a TLS connection up, refused or down
     shutdown_finished = Signal(dict)  # the shutdown report
 
     def __init__(
@@ -141,13 +243,15 @@ class SipEngine(QObject):
         self.shutdown_report: dict[str, Any] = {}
         self._netinfo: Any = None
         self._dead_ep: Any = None
+        self.tls_sessions: dict[str, TlsSession] = {}  # by remote address, the latest state
+        self.tls_ca_file = ""  # the CA bundle the TLS transport verifies servers against
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         if self.state is not EngineState.NEW:
             raise SipError(f"engine is {self.state.value}")
         c = self.config
-        ep = pj.Endpoint()
+        ep = _PjEndpoint(self)
         ep.libCreate()
         self._ep = ep
         try:
@@ -196,8 +300,14 @@ class SipEngine(QObject):
         }[transport]
         if transport is Transport.TLS:
             tcfg.tlsConfig.verifyServer = c.tls_verify_server
-            if c.tls_ca_file:
-                tcfg.tlsConfig.CaListFile = c.tls_ca_file
+            self.tls_ca_file = c.tls_ca_file or system_ca_file()
+            if self.tls_ca_file:
+                tcfg.tlsConfig.CaListFile = self.tls_ca_file
+            log.info(
+                "TLS: server certificates %s against %s",
+                "verified" if c.tls_verify_server else "NOT verified",
+                self.tls_ca_file or "nothing (no CA bundle found)",
+            )
         tid = self._ep.transportCreate(kind, tcfg)
         name = str(self._ep.transportGetInfo(tid).localName)
         return int(name.rsplit(":", 1)[1])
@@ -328,6 +438,26 @@ class SipEngine(QObject):
             for acc in self.accounts:
                 acc.register()
         self.network_changed.emit()
+
+    def _on_tls_state(self, session: TlsSession) -> None:
+        self.tls_sessions.pop(session.remote, None)  # the latest state goes last
+        self.tls_sessions[session.remote] = session
+        if session.connected:
+            log.info(
+                "TLS to %s: %s %s, server certificate %s%s",
+                session.remote,
+                session.protocol,
+                session.cipher,
+                session.server_subject or "?",
+                "" if session.verified else " (NOT verified)",
+            )
+        elif not session.verified and session.problems:
+            log.warning(
+                "TLS to %s refused: the server certificate is not trusted: %s",
+                session.remote,
+                "; ".join(session.problems),
+            )
+        self.tls_state_changed.emit(session)
 
     # ------------------------------------------------------------------ polling
     @Slot()

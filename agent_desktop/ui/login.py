@@ -33,7 +33,8 @@ log = logging.getLogger("agent_desktop.ui.login")
 #: Error codes after which the login needs a phone number (dynamic device mode).
 DEVICE_CODES = frozenset({"device_required", "device_in_use", "device_not_selectable"})
 #: Error codes after which this app can register as the phone first (self-adapting mode).
-PHONE_CODES = frozenset({"no_device_at_ip", "phone_rejected", "phone_unreachable"})
+PHONE_CODES = frozenset({"no_device_at_ip", "phone_rejected", "phone_unreachable",
+                         "phone_certificate_untrusted"})
 
 
 @dataclass(frozen=True)

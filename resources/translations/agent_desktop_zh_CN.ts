@@ -4,7 +4,7 @@
 <context>
     <name></name>
     <message>
-        <location filename="../../agent_desktop/app.py" line="+399"/>
+        <location filename="../../agent_desktop/app.py" line="+402"/>
         <source>Logged in.</source>
         <translation>已登录。</translation>
     </message>
@@ -19,7 +19,12 @@
         <translation>SIP 引擎不可用</translation>
     </message>
     <message>
-        <location line="+35"/>
+        <location line="+37"/>
+        <source>the phone system&apos;s security certificate is not trusted ({registrar})</source>
+        <translation>电话系统的安全证书不受信任（{registrar}）</translation>
+    </message>
+    <message>
+        <location line="+3"/>
         <source>no answer from {registrar}</source>
         <translation>{registrar} 无应答</translation>
     </message>
@@ -34,7 +39,7 @@
         <translation>无法保存设置：{why}</translation>
     </message>
     <message>
-        <location line="+42"/>
+        <location line="+52"/>
         <location filename="../../agent_desktop/diagnostics.py" line="+289"/>
         <source>Diagnostics saved to {path}</source>
         <translation>诊断信息已保存到 {path}</translation>
@@ -91,18 +96,18 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+48"/>
+        <location line="+51"/>
         <source>You are not logged in.</source>
         <translation>您尚未登录。</translation>
     </message>
     <message>
-        <location line="-47"/>
-        <location line="+48"/>
+        <location line="-50"/>
+        <location line="+51"/>
         <source>You are not allowed to do this.</source>
         <translation>您无权执行此操作。</translation>
     </message>
     <message>
-        <location line="-46"/>
+        <location line="-49"/>
         <source>Your phone is set by your team admin and cannot be changed.</source>
         <translation>您的话机由团队管理员设定，无法更改。</translation>
     </message>
@@ -208,12 +213,12 @@
     </message>
     <message>
         <location line="+2"/>
-        <location line="+11"/>
+        <location line="+14"/>
         <source>Can&apos;t reach the call-center server at {server}.</source>
         <translation>无法连接呼叫中心服务器 {server}。</translation>
     </message>
     <message>
-        <location line="-9"/>
+        <location line="-12"/>
         <source>“{server}” is not a server address. It looks like https://host:port.</source>
         <translation>“{server}”不是服务器地址。服务器地址形如 https://host:port。</translation>
     </message>
@@ -233,7 +238,12 @@
         <translation>电话系统没有应答，本应用无法注册为您的话机。请稍后重试。</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+2"/>
+        <source>The phone system&apos;s security certificate is not trusted, so this app could not register as your phone. Ask your IT department to check the phone system&apos;s certificate.</source>
+        <translation>电话系统的安全证书不受信任，因此本应用无法注册为您的话机。请联系 IT 部门检查电话系统的证书。</translation>
+    </message>
+    <message>
+        <location line="+7"/>
         <source>The server at {server} gave an answer this app does not understand. Check the address, or tell your administrator.</source>
         <translation>服务器 {server} 返回了本应用无法识别的应答。请检查地址，或联系您的管理员。</translation>
     </message>
@@ -730,7 +740,7 @@
         <translation>来电：{who}</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/ui/login.py" line="+59"/>
+        <location filename="../../agent_desktop/ui/login.py" line="+60"/>
         <source>Agent Desktop — Log in</source>
         <extracomment>Error codes after which the login needs a phone number (dynamic device mode). Error codes after which this app can register as the phone first (self-adapting mode). Self-adapting agents: this app registers as `device_number` with it before logging in (the server then finds the phone registered from this computer).</extracomment>
         <translation>坐席工作台 — 登录</translation>
@@ -1130,7 +1140,7 @@
         <translation>您的来电会在外部电话（{n}）上振铃：无法从这里外呼。</translation>
     </message>
     <message>
-        <location line="+125"/>
+        <location line="+130"/>
         <location line="+80"/>
         <source>The phone is not registered.</source>
         <translation>话机未注册。</translation>
@@ -1241,12 +1251,12 @@
     <message>
         <location line="+2"/>
         <location line="+1"/>
-        <location line="+203"/>
+        <location line="+204"/>
         <source>Test ringer</source>
         <translation>测试振铃</translation>
     </message>
     <message>
-        <location line="-183"/>
+        <location line="-184"/>
         <source>Cancel the echo of the speaker (not needed with a headset)</source>
         <translation>消除扬声器回声（使用耳机时不需要）</translation>
     </message>
@@ -1401,7 +1411,7 @@
         <translation>音频不可用：SIP 引擎未能启动。</translation>
     </message>
     <message>
-        <location line="+90"/>
+        <location line="+91"/>
         <source>Stop ringer</source>
         <translation>停止振铃</translation>
     </message>
