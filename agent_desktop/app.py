@@ -1408,6 +1408,11 @@ def build_gui(args: argparse.Namespace) -> Gui | None:
             print(ENGINE_MARKER, flush=True)
 
     def shown() -> None:
+        # PySide6 reads the source of every module that imports it (shibokensupport's
+        # feature check, through linecache): ~3 MB of source lines kept for nothing.
+        import linecache
+
+        linecache.clearcache()
         # The login window is on screen first; then the phone engine: its modules (pjsua2,
         # QtNetwork: ~30 ms) load on a worker, the engine starts on the GUI thread (~4 ms).
         # (The floor of bench/cold_start.py starts its endpoint before its window; the bench

@@ -33,7 +33,6 @@ import itertools
 import logging
 import os
 import re
-import ssl
 import time
 import weakref
 from collections.abc import Callable
@@ -157,6 +156,8 @@ def system_ca_file() -> str:
     compiled-in folder is RHEL's /etc/pki/tls), so the engine hands it one: $SSL_CERT_FILE,
     Python's OpenSSL default, the usual distribution bundles, else certifi's (Windows).
     """
+    import ssl  # here: OpenSSL's libraries (~4 MB) only for a TLS transport
+
     paths = ssl.get_default_verify_paths()
     env = os.environ.get(paths.openssl_cafile_env or "SSL_CERT_FILE")
     for candidate in (env, paths.cafile, paths.openssl_cafile, *_SYSTEM_CA_FILES):
