@@ -52,10 +52,12 @@ def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def seat_from(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Any]:
     """build_seat (the production wiring) with a system file, no SIP engine, an INI store."""
-    def no_audio() -> None:
+    def no_audio(*_args: Any, **_kwargs: Any) -> None:
         raise SipError("no SIP engine in this test")
 
     monkeypatch.setattr("agent_desktop.sip.audio.AudioBridge", no_audio)
+    # pjsua2 allows one Endpoint per process (a second one aborts it): none here.
+    monkeypatch.setattr("agent_desktop.sip.SipEngine", no_audio)
     monkeypatch.setattr("agent_desktop.app.CredentialStore", no_keyring)
     seats: list[AgentApp] = []
 
