@@ -462,7 +462,10 @@ class MainWindow(QMainWindow):
 
     def _refresh_failed(self, exc: BaseException) -> None:
         if isinstance(exc, e.AuthenticationError) and exc.session_over:
-            self._machine.session_ended(exc.code, exc.detail)
+            # A refetch still in flight when the session ended answers "unauthenticated"
+            # (the token is gone): the first word on it is the reason, as in AgentApp.
+            if self._machine.state.session is not Session.ENDED:
+                self._machine.session_ended(exc.code, exc.detail)
         else:
             self.show_error(exc)
 
