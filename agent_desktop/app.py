@@ -148,14 +148,14 @@ def load_client_module() -> None:
 
 #: The app's own process (build_gui) settles its heap; tests that build seats in a shared
 #: process do not (freezing would keep their earlier seats' cycles for good).
-SETTLE_HEAP = {"on": False}
+_settle_heap = False
 
 
 def settle_heap() -> None:
     """After a batch of imports: move what exists now out of the garbage collector's sight
     (module-level objects live for the process). Otherwise the next full collection walks
     them all on whatever thread allocates then, e.g. a ~20 ms GUI stall a second later."""
-    if SETTLE_HEAP["on"]:
+    if _settle_heap:
         gc.freeze()
 
 
@@ -323,6 +323,8 @@ class AgentApp(QObject):
                 self._bridge_factory = None
                 return None
             self.engine.incoming_call.connect(self.on_incoming_call)
+            if self._bridge is not None:  # made first (e.g. the settings opened early)
+                self.engine.media_hook = self._bridge
         return self.engine
 
     @property
@@ -1399,8 +1401,9 @@ def build_gui(args: argparse.Namespace) -> Gui | None:
 
     from agent_desktop import instance
 
+    global _settle_heap
     app = QApplication(sys.argv[:1])
-    SETTLE_HEAP["on"] = True
+    _settle_heap = True
     app.setApplicationName("Agent Desktop")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("agent-desktop")
