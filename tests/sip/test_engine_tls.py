@@ -8,6 +8,7 @@ SIP tests already owns this process's pjsua2 Endpoint, and it has no TLS transpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -162,6 +163,50 @@ def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
     assert all(not t["connected"] and not t["verified"] for t in tls), tls
     assert tls[0]["error"] == CERT_REFUSED
     assert events[-1]["failures"] == [503, 503]
+    assert took < 30
+
+
+def loopback_alias() -> str | None:
+    """A host name of this machine that resolves to 127.0.0.1 but is not in the sandbox
+    certificate (IP 127.0.0.1, DNS localhost): /etc/hosts' aliases or the host name."""
+    import socket
+
+    names: list[str] = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/hosts").read_text().splitlines():
+            fields = line.split("#", 1)[0].split()
+            if fields and fields[0] == "127.0.0.1":
+                names += fields[1:]
+    for name in names:
+        if name in ("localhost", "127.0.0.1") or not name:
+            continue
+        with contextlib.suppress(OSError):
+            if socket.gethostbyname(name) == "127.0.0.1":
+                return name
+    return None
+
+
+def test_a_certificate_for_another_name_is_refused(tls_pbx: AsteriskSandbox) -> None:
+    """The PBX reached by a name its certificate does not carry (the right CA, a valid chain):
+    refused like an untrusted CA, 503 at once, and the problem names the mismatch."""
+    alias = loopback_alias()
+    if alias is None:
+        pytest.skip("no name other than localhost resolves to 127.0.0.1 here")
+    assert tls_pbx.ca_file is not None
+    events, took = run_engine(
+        tls_pbx, "8101", "--ca-file", str(tls_pbx.ca_file), "--failures", "2", host=alias
+    )
+    assert not of(events, "registered"), events
+    failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
+    assert len(failed) == 2, events
+    for e in failed:
+        assert e["code"] == 503, e
+        assert e["reason"] == CERT_REFUSED
+        assert e["tls_certificate_rejected"] is True
+    problem = failed[0]["tls_problem"]
+    print(f"TLS to {alias!r}: {problem}")
+    assert "name" in problem.lower() or "identity" in problem.lower(), problem
+    assert failed[0]["t"] < 2.0
     assert took < 30
 
 
