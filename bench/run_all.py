@@ -205,10 +205,17 @@ def table() -> str:
     rows.append(("team board: every change visible within",
                  f"{dig(tb, 'visible_within_ms', 'max')} ms", "—", "—", "≤ 500 ms"))
     ab = load("audio_bridge")
-    add("audio bridge: CPU of a call (% of a core)", dig(ab, "cpu", "bridge_pct_of_core"),
-        dig(ab, "cpu", "no_bridge_pct_of_core"), "the call without the bridge", "≤ 2x", " %")
+    add("audio bridge: CPU of a call, echo canceller on (% of a core)",
+        dig(ab, "cpu", "bridge_pct_of_core"),
+        dig(ab, "cpu", "vs_pjsua2_null_sound_path", "null_sound_pct_of_core"),
+        "the same call through pjsua2's null sound device", "≤ 2x", " %")
+    add("audio bridge: CPU of a call, echo canceller off (% of a core)",
+        dig(ab, "cpu", "bridge_no_aec_pct_of_core"),
+        dig(ab, "cpu", "vs_pjsua2_null_sound_path", "null_sound_pct_of_core"),
+        "the same call through pjsua2's null sound device", "≤ 2x", " %")
     rows.append(("audio bridge: added speaker latency",
-                 f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms",
+                 f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms "
+                 f"(worst call {dig(ab, 'latency', 'speaker_added_ms_worst_call')} ms)",
                  "pjsua2's own player path", "—", "≤ 40 ms"))
     hb = load("heartbeat")
     rows.append(("heartbeat p50 / p99",
