@@ -1292,11 +1292,18 @@ def build_seat(args: argparse.Namespace, *, quit_app: Callable[[], None],
     store = CredentialStore()
 
     def make_engine() -> Any:
-        from agent_desktop.sip import EngineConfig, SipEngine, Transport
+        from agent_desktop.sip import EngineConfig, SipEngine, Srtp, Transport
 
         config = EngineConfig(port=args.sip_port)
         if prov.sip_transport == "tls":
             config = replace(config, transports=(*config.transports, Transport.TLS))
+            # SDES puts the media keys in the SDP: only over TLS, or anyone on the path
+            # could read them (and the call would look protected).
+            srtp = {"optional": Srtp.OPTIONAL, "mandatory": Srtp.MANDATORY}
+            config = replace(config, srtp=srtp.get(prov.sip_srtp, Srtp.DISABLED))
+        elif prov.sip_srtp != "off":
+            log.warning("sip.srtp=%s ignored: SRTP keys travel in the SIP messages, so it needs "
+                        "sip.transport tls", prov.sip_srtp)
         engine = SipEngine(config)  # the audio bridge joins after the login (ensure_bridge)
         engine.start()
         return engine

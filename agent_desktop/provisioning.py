@@ -146,6 +146,7 @@ SETTINGS: dict[str, tuple[Callable[[object], Any], str | None]] = {
     "server_url": (_http_url, None),
     "team": (_non_empty, None),
     "sip.transport": (_choice("udp", "tcp", "tls"), None),
+    "sip.srtp": (_choice("off", "optional", "mandatory"), None),
     "sip.registrar": (_registrar, None),
     "audio.microphone": (lambda v: _string(v, 512), "audio/microphone"),
     "audio.speaker": (lambda v: _string(v, 512), "audio/speaker"),
@@ -196,6 +197,11 @@ class Provisioning:
     @property
     def sip_transport(self) -> str | None:
         return self.values.get("sip.transport")
+
+    @property
+    def sip_srtp(self) -> str:
+        """off / optional / mandatory (default off)."""
+        return str(self.values.get("sip.srtp", "off"))
 
     @property
     def sip_registrar(self) -> str | None:

@@ -260,8 +260,9 @@ def test_the_documented_example_is_valid(caplog: pytest.LogCaptureFixture) -> No
     assert not prov.warnings, prov.warnings
     assert (prov.server_url, prov.team, prov.sip_transport) == (
         "https://callcenter.example.com", "sales", "tls")
-    assert {"server_url", "team", "sip.transport", "sip.registrar", "screen_pop.template",
-            "screen_pop.when"} == prov.locked
+    assert {"server_url", "team", "sip.transport", "sip.srtp", "sip.registrar",
+            "screen_pop.template", "screen_pop.when"} == prov.locked
+    assert prov.sip_srtp == "off"
     assert prov.hotkeys == {"answer": "F9", "hangup": "F10", "hold": "F11", "mute": "F12"}
     doc = (Path(__file__).parents[2] / "docs" / "provisioning-desktop.md").read_text("utf-8")
     assert '"locked": ["server_url", "team", "sip", "screen_pop"]' in doc
@@ -303,3 +304,34 @@ def test_provisioned_hotkeys_are_the_main_windows_shortcuts(
     app.finish()
     app.window.close()
     app.window.deleteLater()
+
+
+@pytest.mark.parametrize(
+    ("sip", "srtp", "tls"),
+    [
+        ({"transport": "tls", "srtp": "mandatory"}, "MANDATORY", True),
+        ({"transport": "tls", "srtp": "optional"}, "OPTIONAL", True),
+        ({"transport": "tls"}, "DISABLED", True),
+        ({"transport": "tcp", "srtp": "mandatory"}, "DISABLED", False),
+    ],
+)
+def test_srtp_is_provisioned_with_tls_only(
+    seat_from: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    sip: dict[str, str], srtp: str, tls: bool,
+) -> None:
+    """sip.srtp reaches the engine's configuration with sip.transport tls; without TLS it is
+    ignored and the log says why (SDES keys would cross the network in clear)."""
+    configs: list[Any] = []
+
+    def record_config(config: Any, *_args: Any, **_kwargs: Any) -> None:
+        configs.append(config)
+        raise SipError("no SIP engine in this test")
+
+    monkeypatch.setattr("agent_desktop.sip.SipEngine", record_config)
+    caplog.set_level(logging.WARNING, "agent_desktop.app")
+    seat_from({"server_url": IT_URL, "sip": sip})
+    assert len(configs) == 1
+    assert configs[0].srtp.name == srtp
+    assert any(t.name == "TLS" for t in configs[0].transports) is tls
+    ignored = [r.getMessage() for r in caplog.records if "sip.srtp" in r.getMessage()]
+    assert bool(ignored) is (sip.get("srtp", "off") != "off" and not tls), ignored
