@@ -134,6 +134,20 @@ def test_without_verification_the_same_server_registers(tls_pbx: AsteriskSandbox
     assert tls["problems"], tls
 
 
+def refused_twice(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Never registered; both REGISTERs (the runner's --failures 2) failed as a rejected
+    certificate, the first within the handshake (not after a timeout). The failures."""
+    assert not of(events, "registered"), events
+    failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
+    assert len(failed) == 2, events
+    for e in failed:
+        assert e["code"] == 503, e
+        assert e["reason"] == CERT_REFUSED
+        assert e["tls_certificate_rejected"] is True
+    assert failed[0]["t"] < 2.0
+    return failed
+
+
 @pytest.mark.parametrize("ca", ["none", "another_ca"])
 def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
     tls_pbx: AsteriskSandbox, ca: str, tmp_path: Path
@@ -149,15 +163,9 @@ def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
     events, took = run_engine(tls_pbx, "8101", *args, "--failures", "2")
     if ca == "none":
         assert of(events, "started")[0]["ca_file"], "no system CA bundle found"
-    assert not of(events, "registered"), events
-    failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
-    assert len(failed) == 2, events
+    failed = refused_twice(events)
     for e in failed:
-        assert e["code"] == 503, e
-        assert e["reason"] == CERT_REFUSED
-        assert e["tls_certificate_rejected"] is True
         assert e["tls_problem"] == "The certificate is untrusted", e
-    assert failed[0]["t"] < 2.0  # refused within the handshake, not after a timeout
     tls = of(events, "tls")
     assert tls, events
     assert all(not t["connected"] and not t["verified"] for t in tls), tls
@@ -196,17 +204,9 @@ def test_a_certificate_for_another_name_is_refused(tls_pbx: AsteriskSandbox) -> 
     events, took = run_engine(
         tls_pbx, "8101", "--ca-file", str(tls_pbx.ca_file), "--failures", "2", host=alias
     )
-    assert not of(events, "registered"), events
-    failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
-    assert len(failed) == 2, events
-    for e in failed:
-        assert e["code"] == 503, e
-        assert e["reason"] == CERT_REFUSED
-        assert e["tls_certificate_rejected"] is True
-    problem = failed[0]["tls_problem"]
+    problem = refused_twice(events)[0]["tls_problem"]
     print(f"TLS to {alias!r}: {problem}")
     assert "name" in problem.lower() or "identity" in problem.lower(), problem
-    assert failed[0]["t"] < 2.0
     assert took < 30
 
 
