@@ -55,6 +55,8 @@ def seat(request: pytest.FixtureRequest, qtbot: QtBot, tmp_path: Path,
     s.login.prefill(server=server.base_url, team="demo", agent="1004", password="demo")
     s.login.login_button.click()
     qtbot.waitUntil(lambda: s.app.window is not None and s.window.isVisible(), timeout=10000)
+    # The history view joins the main window a loop turn after it is shown (AgentApp).
+    qtbot.waitUntil(lambda: s.window.history_view is not None, timeout=5000)
     s.app.account = SimpleNamespace()  # a registered softphone (the call itself is a fake)
     yield s
     s.app.finish()

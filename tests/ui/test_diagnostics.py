@@ -159,7 +159,10 @@ def test_diagnostics_of_a_session_with_a_call_hold_no_secret(
     ring.answer_button.click()
     assert call.state is CallState.CONFIRMED
     call.hangup()
-    history = app.window.history_view
+    # The history view joins the main window a loop turn after it is shown (AgentApp).
+    window = app.window
+    qtbot.waitUntil(lambda: window.history_view is not None, timeout=5000)
+    history = window.history_view
     assert history is not None
     qtbot.waitUntil(lambda: history.numbers() == ["5550123"], timeout=5000)
 
