@@ -93,6 +93,10 @@ class AccountSettings:
     refresh_interval_s: int = 0  # a REGISTER at least this often; 0 = 5 s before expiry
     first_retry_interval_s: int = 1  # after the TCP connection dropped
     retry_interval_s: int = 1  # while the PBX does not answer (only during an outage)
+    # After the PBX's TLS certificate was rejected: not a network problem, a retry every
+    # second would only cost the PBX a TLS handshake a second per agent (1,000 handshakes/s
+    # for 1,000 misconfigured seats). A certificate fixed on the PBX is picked up this late.
+    certificate_retry_s: int = 60
     keepalive_s: int = 5  # UDP: OPTIONS probe of the registrar this often; 0 = off
     probe_timeout_s: float = 1.0  # UDP: a probe unanswered this long marks an outage
 
@@ -157,6 +161,8 @@ class Account(QObject):
         self.last_registered_at: float | None = None
         self._pj: _PjAccount | None = _PjAccount(self)
         self._unregistering = False
+        self._srtp = (0, 0)  # the engine's SRTP use and secure signalling, for modify()
+        self._certificate_backoff = False  # retrying at certificate_retry_s, not retry_interval_s
         # UDP keep-alive probing (see the module docstring)
         self.pbx_reachable = True
         self._probe_sock: QUdpSocket | None = None
@@ -184,8 +190,11 @@ class Account(QObject):
             reg.delayBeforeRefreshSec = max(1, s.expiry_s - s.refresh_interval_s)
         else:
             reg.delayBeforeRefreshSec = min(5, max(1, s.expiry_s // 10))
-        reg.retryIntervalSec = s.retry_interval_s
-        reg.firstRetryIntervalSec = s.first_retry_interval_s
+        if self._certificate_backoff:
+            reg.retryIntervalSec = reg.firstRetryIntervalSec = s.certificate_retry_s
+        else:
+            reg.retryIntervalSec = s.retry_interval_s
+            reg.firstRetryIntervalSec = s.first_retry_interval_s
         reg.randomRetryIntervalSec = 0
         reg.dropCallsOnFail = False
         reg.unregWaitMsec = 1000
@@ -205,6 +214,7 @@ class Account(QObject):
 
     def _create(self, srtp_use: int, srtp_secure_signaling: int) -> None:
         assert self._pj is not None
+        self._srtp = (srtp_use, srtp_secure_signaling)
         self._pj.create(self._config(srtp_use, srtp_secure_signaling), True)
 
     # -- public API
@@ -379,6 +389,30 @@ class Account(QObject):
             self._set_state(RegistrationState.UNREGISTERED, code, reason)
         else:
             self._set_state(RegistrationState.FAILED, code, reason)
+        if self.tls_certificate_rejected != self._certificate_backoff and not self._unregistering:
+            # On the next loop turn, outside pjsua's callback.
+            QTimer.singleShot(0, self, self._apply_retry_interval)
+
+    def _apply_retry_interval(self) -> None:
+        """Retry slowly while the PBX's certificate is rejected, at the usual pace again once
+        a REGISTER got through (pjsua keeps the retry it already scheduled)."""
+        backoff = self.tls_certificate_rejected
+        if self._pj is None or self._unregistering or backoff == self._certificate_backoff:
+            return
+        self._certificate_backoff = backoff
+        s = self.settings
+        interval = s.certificate_retry_s if backoff else s.retry_interval_s
+        try:
+            self._pj.modify(self._config(*self._srtp))
+        except pj.Error as exc:
+            log.warning("%s: retry interval %d s: %s", s.username, interval, describe(exc))
+            return
+        log.info(
+            "%s: %s: retrying registration every %d s",
+            s.username,
+            "the PBX's TLS certificate was rejected" if backoff else "registered again",
+            interval,
+        )
 
     def _set_state(self, state: RegistrationState, code: int, reason: str) -> None:
         changed = (state, code, reason) != (self.state, self.code, self.reason)

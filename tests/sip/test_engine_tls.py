@@ -174,6 +174,19 @@ def test_verification_refuses_an_untrusted_server_with_a_clear_reason(
     assert took < 30
 
 
+def test_a_rejected_certificate_is_retried_once_a_minute_not_every_second(
+    tls_pbx: AsteriskSandbox,
+) -> None:
+    """A rejected certificate is not a network problem: after it, the account retries at
+    `certificate_retry_s` (60 s), not at the 1 s that brings it back after a PBX restart.
+    Watched for 5 s: the first REGISTER and the retry pjsua had already scheduled, no more
+    (at 1 s there would be 6 by then, each a TLS handshake for the PBX)."""
+    events, _ = run_engine(tls_pbx, "8101", "--observe-s", "5")
+    assert events[-1]["failures"] == [503, 503], events
+    failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
+    assert failed[1]["t"] < 2.0, failed
+
+
 def loopback_alias() -> str | None:
     """A host name of this machine that resolves to 127.0.0.1 but is not in the sandbox
     certificate (IP 127.0.0.1, DNS localhost): /etc/hosts' aliases or the host name."""

@@ -76,6 +76,9 @@ def main() -> int:
     parser.add_argument("--record", default="")
     parser.add_argument("--talk-s", type=float, default=1.5)
     parser.add_argument("--failures", type=int, default=2)
+    parser.add_argument("--observe-s", type=float, default=0.0,
+                        help="quit this long after the first failure, not after --failures")
+    parser.add_argument("--certificate-retry-s", type=int, default=60)
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO)
     app = QCoreApplication(sys.argv[:1])
@@ -109,7 +112,13 @@ def main() -> int:
     emit("started", ca_file=engine.tls_ca_file)
     t0 = time.monotonic()
     acc = engine.add_account(
-        AccountSettings(args.user, args.password, args.registrar, transport=Transport.TLS)
+        AccountSettings(
+            args.user,
+            args.password,
+            args.registrar,
+            transport=Transport.TLS,
+            certificate_retry_s=args.certificate_retry_s,
+        )
     )
     calls: list[CallSession] = []
 
@@ -134,7 +143,10 @@ def main() -> int:
             call.media_active.connect(lambda: talk(call))
         elif state is RegistrationState.FAILED:
             failures.append(code)
-            if len(failures) >= args.failures:
+            if args.observe_s > 0:
+                if len(failures) == 1:
+                    quit_soon(int(args.observe_s * 1000))
+            elif len(failures) >= args.failures:
                 quit_soon()
 
     def talk(call: CallSession) -> None:
