@@ -76,8 +76,12 @@ def main() -> int:
     parser.add_argument("--record", default="")
     parser.add_argument("--talk-s", type=float, default=1.5)
     parser.add_argument("--failures", type=int, default=2)
-    parser.add_argument("--observe-s", type=float, default=0.0,
-                        help="quit this long after the first failure, not after --failures")
+    parser.add_argument(
+        "--observe-s",
+        type=float,
+        default=0.0,
+        help="quit this long after the first failure, not after --failures",
+    )
     parser.add_argument("--certificate-retry-s", type=int, default=60)
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO)
