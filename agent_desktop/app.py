@@ -50,6 +50,7 @@ from PySide6.QtCore import (
 # workers, the HTTP client, the audio bridge) loads when the agent starts typing or logs in
 # (cold start and idle memory at the login window: bench/cold_start.py).
 from agent_desktop import __version__, logs, provisioning
+from agent_desktop.audio_env import apply_low_latency_audio_env
 from agent_desktop.i18n import install_translator
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
@@ -1257,10 +1258,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any thread or audio stream exists: the sound server's buffering (setenv is not
+    # thread-safe, and libpulse reads it when each stream connects).
+    audio_latency = apply_low_latency_audio_env(os.environ)
     args = parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), logging.INFO)
     logs.setup_logging(level if isinstance(level, int) else logging.INFO)
     install_qt_logging()
+    if audio_latency:
+        log.info("audio: sound-server latency %s", audio_latency)
     if args.collect_diagnostics:
         from agent_desktop import diagnostics
 

@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import logging
 import math
+import os
 import socket
 import tempfile
 import threading
@@ -69,11 +70,19 @@ MICROPHONE = "microphone"
 RINGER = "ringer"
 KINDS = (SPEAKER, MICROPHONE, RINGER)
 
-# Measured trade-off (design note audio.md): a 40 ms sink buffer with a 256-frame native
-# period adds ~55-65 ms each way; below 40 ms underruns and CPU climb fast.
+# Qt's sink buffer in front of the sound server's own: 40 ms (design note audio.md: below
+# that, with the server's default buffering, underruns and CPU climb fast); one 20 ms frame
+# when the process asks the server for a short latency itself (agent_desktop.audio_env).
 SINK_BUFFER_BYTES = 1280
+SINK_BUFFER_BYTES_LOW_LATENCY = 640
 SOURCE_BUFFER_BYTES = 1280
 NATIVE_PERIOD_FRAMES = 256
+# With a short server buffer a whole 20 ms frame may not fit: under PULSE_LATENCY_MSEC=20,
+# PulseAudio keeps a 15 ms target length (480 bytes) in front of a 5 ms sink latency, so
+# bytesFree() never exceeds 480. What it refused is written this much later, not with the
+# next frame 20 ms on (measured: fed only by call frames, the speaker lost 2-25 % of its
+# 20 ms blocks per call, and the ring grew until trimmed; with this, none in 6+ calls).
+REFILL_MS = 5
 TONE_INTERVAL_MS = 10  # the test tone (no call clock to drive the speaker) is fed by a timer
 SPEAKER_RING_BYTES = ms_to_bytes(400)
 SPEAKER_MAX_BYTES = ms_to_bytes(120)  # more queued than this: trim (a sink stalled)
@@ -428,6 +437,7 @@ class AudioIO(QObject):
         self.source: QAudioSource | None = None
         self.source_dev: Any = None
         self.timer: QTimer | None = None
+        self.refill: QTimer | None = None
         self.want_out: QAudioDevice | None = None
         self.want_in: QAudioDevice | None = None
         self.running = False
@@ -447,6 +457,11 @@ class AudioIO(QObject):
         self.timer.setTimerType(QTimer_precise())
         self.timer.setInterval(TONE_INTERVAL_MS)
         self.timer.timeout.connect(self.pump)
+        self.refill = QTimer(self)
+        self.refill.setSingleShot(True)
+        self.refill.setTimerType(QTimer_precise())
+        self.refill.setInterval(REFILL_MS)
+        self.refill.timeout.connect(self.pump)
         if self.waker is not None:
             self.notifier = QSocketNotifier(
                 self.waker.rsock.fileno(), QSocketNotifier.Type.Read, self
@@ -533,6 +548,8 @@ class AudioIO(QObject):
             self.notifier = None
         if self.timer is not None:
             self.timer.stop()
+        if self.refill is not None:
+            self.refill.stop()
         self._close_sink()
         self._close_source()
         self.running = False
@@ -546,7 +563,7 @@ class AudioIO(QObject):
             self.opened.emit(SPEAKER, "")
             return
         sink = QAudioSink(dev, audio_format(), self)
-        sink.setBufferSize(SINK_BUFFER_BYTES)
+        sink.setBufferSize(sink_buffer_bytes())
         # Qt 6.12+ only (we pin <6.12 for now, see pyproject.toml): a short native period
         # is what keeps the sink buffer small without underruns.
         set_period = getattr(sink, "setNativePeriodFrameCount", None)
@@ -688,6 +705,8 @@ class AudioIO(QObject):
                 del far[: len(far) - AEC_FAR_TRIM_TO]
             if len(self._near) >= FRAME_BYTES and self.counters.calls_attached:
                 self._deliver_mic(self._cancel_echo(b""))  # frames waiting for this reference
+        if n < avail and self.refill is not None and not self.refill.isActive():
+            self.refill.start()  # the sink took less than was waiting: the rest soon
         self._bound_standing_latency(ring)
 
     def _bound_standing_latency(self, ring: PcmRing) -> None:
@@ -778,6 +797,24 @@ class AudioIO(QObject):
             done = i + FRAME_BYTES
         del near[:done]
         return b"".join(out)
+
+
+def sink_buffer_bytes() -> int:
+    """Qt's sink buffer: one frame when the sound server was asked for 20 ms or less,
+    else the 40 ms that its default buffering needs."""
+    latency = os.environ.get("PULSE_LATENCY_MSEC", "")
+    if latency.isdigit() and 0 < int(latency) <= 20:
+        return SINK_BUFFER_BYTES_LOW_LATENCY
+    return SINK_BUFFER_BYTES
+
+
+def server_latency_ms() -> float:
+    """The sound server's buffering for our streams: the latency variable when set
+    (agent_desktop.audio_env), else the device's native period (an estimate)."""
+    try:
+        return float(os.environ["PULSE_LATENCY_MSEC"])
+    except (KeyError, ValueError):
+        return NATIVE_PERIOD_FRAMES * 1000 / RATE
 
 
 def probe_device(dev: QAudioDevice, is_input: bool) -> bool:
@@ -1132,7 +1169,7 @@ class AudioBridge(QObject):
             # Buffered in the bridge now (rings + Qt's sink buffer), plus one pjmedia frame
             # and the device's native period: an estimate, not a measurement.
             "added_latency_ms": {
-                "speaker": round(speaker_ms + FRAME_MS + NATIVE_PERIOD_FRAMES * 1000 / RATE, 1),
+                "speaker": round(speaker_ms + FRAME_MS + server_latency_ms(), 1),
                 "microphone": round(mic_ms + FRAME_MS + bytes_to_ms(SOURCE_BUFFER_BYTES) / 2, 1),
             },
             "calls": len(self.calls),

@@ -26,6 +26,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # in memory only
+# As the app's main() does, before any audio stream (the test's own pacat/parec drop it).
+from agent_desktop.audio_env import apply_low_latency_audio_env  # noqa: E402
+
+apply_low_latency_audio_env(os.environ)
 
 import httpx
 from PySide6.QtCore import QSettings, Qt

@@ -44,6 +44,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent_desktop.audio_env import apply_low_latency_audio_env
+from tests.support.pulse import tool_env
+
 log = logging.getLogger("audio_runner")
 RATE = 16000
 BLOCK_MS = 20
@@ -465,7 +468,7 @@ def mute_scenario(sip_port: int) -> dict[str, Any]:
     from tests.support.sipphone import SipPhone
 
     registrar = f"127.0.0.1:{sip_port}"
-    env = dict(os.environ)
+    env = tool_env(os.environ)
     procs: list[subprocess.Popen[bytes]] = []
 
     def wait(cond: Callable[[], bool], seconds: float) -> bool:
@@ -872,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(name)s %(message)s")  # fmt: skip
     sys.setswitchinterval(0.001)  # the clock thread's callbacks want the GIL soon
+    # As the app does in main(); the tools started below get the environment without it.
+    apply_low_latency_audio_env(os.environ)
     if args.scenario == "mute":
         from PySide6.QtCore import QCoreApplication
 
@@ -936,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
         actives: list[dict[str, Any]] = []
         bridge.active_devices_changed.connect(lambda d: actives.append(d))
 
-    env = dict(os.environ)
+    env = tool_env(os.environ)
     devs = VirtualDevices(env)
     state: dict[str, Any] = {"media": False, "disconnected": False, "reg": None}
     registrar = f"127.0.0.1:{args.sip_port}"

@@ -24,10 +24,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from agent_desktop.audio_env import low_latency_audio_env
 
 RATE = 16000
 PACAT_FORMAT = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le"]
@@ -43,6 +45,13 @@ def missing_tools() -> list[str]:
     return [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
 
 
+def tool_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the app's sound-server latency variables (agent_desktop.audio_env), for
+    pacat and parec: they ask for their own latencies, which the variables would override."""
+    app_vars = low_latency_audio_env()
+    return {k: v for k, v in env.items() if k not in app_vars}
+
+
 class Recorder:
     """`parec` of a sink's monitor into memory (16 kHz mono s16le), with arrival times."""
 
@@ -53,7 +62,7 @@ class Recorder:
             ["parec", "-d", device, f"--latency-msec={latency_ms}", *PACAT_FORMAT],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=tool_env(env),
         )
         self._lock = threading.Lock()
         self._data = bytearray()
@@ -118,7 +127,7 @@ class PulseServer:
         }
 
     def client_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env}
+        return tool_env({**os.environ, **self.env})
 
     # -- lifecycle
     def start(self, timeout: float = 10.0) -> PulseServer:
