@@ -438,6 +438,7 @@ class AudioIO(QObject):
         self.source_dev: Any = None
         self.timer: QTimer | None = None
         self.refill: QTimer | None = None
+        self._sink_buffer = 0
         self.want_out: QAudioDevice | None = None
         self.want_in: QAudioDevice | None = None
         self.running = False
@@ -572,6 +573,7 @@ class AudioIO(QObject):
         sink.stateChanged.connect(self._sink_state)
         self.sink = sink
         self.sink_dev = sink.start()
+        self._sink_buffer = sink.bufferSize()  # fixed once started; read per frame otherwise
         self._starving = True
         self.reset_aec()
         self._update_timer()
@@ -587,6 +589,7 @@ class AudioIO(QObject):
             self.sink.deleteLater()
         self.sink = None
         self.sink_dev = None
+        self._sink_buffer = 0
 
     def _open_source(self) -> None:
         self._close_source()
@@ -663,7 +666,7 @@ class AudioIO(QObject):
                 self.speaker_ring.trim_to(0)
             return
         free = sink.bytesFree()
-        self.counters.sink_queued_bytes = max(0, sink.bufferSize() - free)
+        self.counters.sink_queued_bytes = max(0, self._sink_buffer - free)
         free -= free % 2
         if self.tone is not None:
             self.speaker_ring.trim_to(0)  # the test tone replaces call audio
@@ -705,8 +708,13 @@ class AudioIO(QObject):
                 del far[: len(far) - AEC_FAR_TRIM_TO]
             if len(self._near) >= FRAME_BYTES and self.counters.calls_attached:
                 self._deliver_mic(self._cancel_echo(b""))  # frames waiting for this reference
-        if n < avail and self.refill is not None and not self.refill.isActive():
-            self.refill.start()  # the sink took less than was waiting: the rest soon
+        refill = self.refill
+        if refill is not None:
+            if n < avail:
+                if not refill.isActive():
+                    refill.start()  # the sink took less than was waiting: the rest soon
+            elif refill.isActive():
+                refill.stop()  # all written (e.g. by a microphone read): nothing to refill
         self._bound_standing_latency(ring)
 
     def _bound_standing_latency(self, ring: PcmRing) -> None:
@@ -733,7 +741,8 @@ class AudioIO(QObject):
         data = bytes(raw.data())
         if self.counters.calls_attached:
             if self.aec_enabled and self.aec is not None:
-                self._feed_speaker()  # queue the freshest reference before pairing
+                if self.speaker_ring.available:
+                    self._feed_speaker()  # queue the freshest reference before pairing
                 data = self._cancel_echo(data)
             self._deliver_mic(data)
         elif self.meter:
