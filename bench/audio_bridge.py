@@ -1,6 +1,6 @@
 """Bench: what the audio bridge costs, as ratios from one run.
 
-    .venv/bin/python bench/audio_bridge.py [--seconds 60]
+    .venv/bin/python bench/audio_bridge.py [--seconds 30] [--rounds 3]
 
 Starts a PBX sandbox and a private PulseAudio, then in child processes (one pjsua2
 Endpoint each, tests/sip/audio_runner.py):
@@ -8,8 +8,11 @@ Endpoint each, tests/sip/audio_runner.py):
   burst is stamped where pjsua2's own media path delivers it (a plain AudioMediaPort on the
   call, as a player/recorder would see it) and again on the virtual speaker's monitor: the
   difference is the one-way latency the bridge adds on the speaker path (goal <= 40 ms);
-- CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x), against two
-  floors: "nullaudio", the call connected both ways to pjsua2's null sound device (pjsua2's
+- CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x): the four
+  kinds of call in turn, `--rounds` times (the machine's load drifts: a floor measured once
+  moved by a factor of two between runs), each figure the median of its rounds; the tests'
+  own threads (the speaker's recorder) are not counted. Against two floors:
+  "nullaudio", the call connected both ways to pjsua2's null sound device (pjsua2's
   own media path: the call's audio is decoded, mixed and encoded, as with a sound device),
   and "nobridge", the call with nothing connected (pjmedia then neither decodes nor encodes
   its audio: a floor that no call with audio can reach, kept for comparison with earlier
@@ -27,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,17 +40,19 @@ from tests.sip.audio_runner import run_scenario  # noqa: E402
 from tests.support.pulse import PulseServer  # noqa: E402
 
 LATENCY_CALLS = 5
+CPU_SCENARIOS = ("tone", "tone-noaec", "nobridge", "nullaudio")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--quick", action="store_true", help="20 s calls, 3 latency calls")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="20 s calls, 1 round, 3 latency calls")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "audio_bridge.json"))
     args = ap.parse_args()
     latency_calls = LATENCY_CALLS
     if args.quick:
-        args.seconds, latency_calls = 20.0, 3
+        args.seconds, args.rounds, latency_calls = 20.0, 1, 3
     box = new_sandbox(f"bench-{os.getpid()}")
     box.start(example_devices=True, fresh=True)
     try:
@@ -59,26 +65,25 @@ def main() -> int:
             # bursts of one call agree within ~1 ms) and differs from call to call: several calls.
             lats = [run_scenario(box.sip_port, "latency", 12.0, pulse.env, work)
                     for _ in range(latency_calls)]  # fmt: skip
-            bridge = run_scenario(box.sip_port, "tone", args.seconds, pulse.env, work,
-                                  timeout=args.seconds + 90)  # fmt: skip
-            noaec = run_scenario(box.sip_port, "tone-noaec", args.seconds, pulse.env, work,
-                                 timeout=args.seconds + 90)  # fmt: skip
-            base = run_scenario(box.sip_port, "nobridge", args.seconds, pulse.env, work,
-                                timeout=args.seconds + 90)  # fmt: skip
-            null = run_scenario(box.sip_port, "nullaudio", args.seconds, pulse.env, work,
-                                timeout=args.seconds + 90)  # fmt: skip
+            runs: dict[str, list[dict[str, Any]]] = {sc: [] for sc in CPU_SCENARIOS}
+            for _ in range(args.rounds):
+                for sc in CPU_SCENARIOS:
+                    runs[sc].append(run_scenario(box.sip_port, sc, args.seconds, pulse.env,
+                                                 work, timeout=args.seconds + 90))  # fmt: skip
     finally:
         discard(box)
-    for r in (*lats, bridge, noaec, base, null):
+    for r in (*lats, *(r for rs in runs.values() for r in rs)):
         if not r.get("ok"):
             print(r.get("error"), r.get("log_tail"), file=sys.stderr)
             return 1
+    bridge, noaec, base, null = (median_run(runs[sc]) for sc in CPU_SCENARIOS)
     ratio = bridge["cpu_s"] / max(base["cpu_s"], 1e-3)
     ratio_noaec = noaec["cpu_s"] / max(base["cpu_s"], 1e-3)
     floor = max(null["cpu_s"], 1e-3)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "call_seconds": args.seconds,
+        "rounds": args.rounds,
         "latency": {
             "speaker_added_ms_median": median(c["speaker_added_ms_median"] for c in lats),
             "speaker_added_ms_worst_call": max(c["speaker_added_ms_median"] for c in lats),
@@ -101,7 +106,18 @@ def main() -> int:
                 "ratio": round(bridge["cpu_s"] / floor, 2),
                 "ratio_no_aec": round(noaec["cpu_s"] / floor, 2),
                 "null_sound_pct_of_core": round(null["cpu_pct"], 2),
-                "note": "the same call through pjsua2's own media path (null sound device)",
+                "per_round": [
+                    {
+                        "ratio": round(b["cpu_s"] / max(n["cpu_s"], 1e-3), 2),
+                        "ratio_no_aec": round(a["cpu_s"] / max(n["cpu_s"], 1e-3), 2),
+                        "null_sound_pct_of_core": round(n["cpu_pct"], 2),
+                    }
+                    for b, a, n in zip(
+                        runs["tone"], runs["tone-noaec"], runs["nullaudio"], strict=True
+                    )
+                ],
+                "note": "the same call through pjsua2's own media path (null sound device); "
+                "each call the median of its rounds by CPU",
             },
             "bridge_pct_of_core": round(bridge["cpu_pct"], 2),
             "no_bridge_pct_of_core": round(base["cpu_pct"], 2),
@@ -110,6 +126,9 @@ def main() -> int:
             "note": "bridge = with the WebRTC AEC3 echo canceller on (the default); "
             "ratio, ratio_no_aec: against the call with nothing connected (no decoding)",
             "bridge_no_aec_pct_of_core": round(noaec["cpu_pct"], 2),
+            "harness_cpu_s": {
+                sc: [r.get("harness_cpu_s") for r in rs] for sc, rs in runs.items()
+            },
             "ratio_no_aec": round(ratio_noaec, 2),
             "aec": bridge["stats"].get("aec"),
             "threads_s": {
@@ -126,6 +145,12 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0
+
+
+def median_run(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median CPU (its own stats and threads, not a blend)."""
+    ordered = sorted(rounds, key=lambda r: float(r["cpu_s"]))
+    return ordered[len(ordered) // 2]
 
 
 if __name__ == "__main__":

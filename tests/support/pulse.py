@@ -52,6 +52,19 @@ def tool_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in app_vars}
 
 
+def name_this_thread(name: str) -> None:
+    """Give the calling thread an OS name (Linux, best effort), so that per-thread CPU
+    figures (/proc/self/task/*/comm) can tell test-harness threads from the app's."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
+HARNESS_THREADS = ("recorder", "feeder")  # OS names of the tests' own threads
+
+
 class Recorder:
     """`parec` of a sink's monitor into memory (16 kHz mono s16le), with arrival times."""
 
@@ -72,6 +85,7 @@ class Recorder:
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
+        name_this_thread("recorder")
         while True:
             chunk = self.proc.stdout.read1(4096)
             if not chunk:
