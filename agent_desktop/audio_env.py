@@ -1,11 +1,12 @@
 """The sound server's buffering for this process: set before any audio stream opens.
 
-Qt Multimedia 6.11 hands PulseAudio only a target length and lets the server pick the rest;
-measured (bench/audio_bridge.py, PulseAudio 16 null sinks), the speaker path then added ~73 ms
-to a call's audio whatever `QAudioSink.setBufferSize()` said. libpulse's own
-`PULSE_LATENCY_MSEC` sets every stream of the process (target length and fragment size,
-latency adjustment on). PipeWire's client library reads `PIPEWIRE_LATENCY` the same way (not
-measured here: this machine runs PulseAudio).
+Qt Multimedia 6.11 sizes its PulseAudio streams from the device's native period, not from
+`QAudioSink.setBufferSize()`: measured (bench/audio_bridge.py, PulseAudio 16 null sinks), the
+speaker path then added ~73 ms to a call's audio and the microphone came in 64 ms fragments.
+libpulse's own `PULSE_LATENCY_MSEC` sets every stream of the process (target length and
+fragment size, latency adjustment on): at 20 ms the speaker path adds ~39 ms (the bridge
+refills the sink, see `agent_desktop.sip.audio.REFILL_MS`). PipeWire's client library reads
+`PIPEWIRE_LATENCY` the same way (not measured here: this machine runs PulseAudio).
 
 An administrator's value in the environment wins; the app only fills in what is missing.
 Set it in the composition root before any thread starts (setenv is not thread-safe).
