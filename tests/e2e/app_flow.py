@@ -26,10 +26,6 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # in memory only
-# As the app's main() does, before any audio stream (the test's own pacat/parec drop it).
-from agent_desktop.audio_env import apply_low_latency_audio_env  # noqa: E402
-
-apply_low_latency_audio_env(os.environ)
 
 import httpx
 from PySide6.QtCore import QSettings, Qt
@@ -37,6 +33,7 @@ from pytestqt.qtbot import QtBot
 
 from agent_desktop import diagnostics, logs
 from agent_desktop.app import AgentApp, build_seat, install_qt_logging, parse_args
+from agent_desktop.audio_env import apply_low_latency_audio_env
 from agent_desktop.instance import SingleInstance
 from agent_desktop.session.board import Activity
 from agent_desktop.session.state import Availability, Network, Session, Sip
@@ -47,6 +44,9 @@ from tests.support.pbx_server import eventually, start_box
 from tests.support.pulse import PulseServer, pulse_fixture  # noqa: F401
 from tests.support.server_proc import ServerProcess
 from tests.support.sipphone import SipPhone
+
+# As the app's main() does, before any audio stream (the test's own pacat/parec drop it).
+apply_low_latency_audio_env(os.environ)
 
 pytestmark = [
     pytest.mark.integration,
