@@ -395,7 +395,8 @@ class Account(QObject):
 
     def _apply_retry_interval(self) -> None:
         """Retry slowly while the PBX's certificate is rejected, at the usual pace again once
-        a REGISTER got through (pjsua keeps the retry it already scheduled)."""
+        a REGISTER fails otherwise or gets through (pjsua keeps the retry it already
+        scheduled)."""
         backoff = self.tls_certificate_rejected
         if self._pj is None or self._unregistering or backoff == self._certificate_backoff:
             return
@@ -410,7 +411,7 @@ class Account(QObject):
         log.info(
             "%s: %s: retrying registration every %d s",
             s.username,
-            "the PBX's TLS certificate was rejected" if backoff else "registered again",
+            "the PBX's TLS certificate was rejected" if backoff else "no certificate problem now",
             interval,
         )
 
@@ -430,6 +431,15 @@ class Account(QObject):
             return bool(self._pj.getInfo().regIsActive)
         except pj.Error:
             return False
+
+    def _unregister_in_flight(self) -> bool:
+        """An un-REGISTER was sent and its answer has not come. (pjsua drops `regIsActive` as
+        soon as it sends one: deleting the account then made pjsua send another, refused
+        with PJSIP_EBUSY, logged as an error at every shutdown. A shutdown while the first
+        REGISTER is still in flight still logs it: the delete's un-REGISTER meets that one.)"""
+        return self._pj is not None and (
+            self.state is RegistrationState.UNREGISTERING or self._reg_active()
+        )
 
     def _shutdown(self) -> None:
         self._stop_probing()

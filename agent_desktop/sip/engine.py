@@ -344,7 +344,7 @@ class SipEngine(QObject):
             return
         account.unregister()
         if not self._in_poll:
-            self._spin(lambda: not account._reg_active(), self.config.unregister_wait_s)
+            self._spin(lambda: not account._unregister_in_flight(), self.config.unregister_wait_s)
         account._shutdown()
         self.accounts.remove(account)
         account._release()
@@ -581,7 +581,8 @@ class SipEngine(QObject):
         for acc in self.accounts:
             acc.unregister()
         report["unregistered"] = self._spin(
-            lambda: not any(a._reg_active() for a in self.accounts), self.config.unregister_wait_s
+            lambda: not any(a._unregister_in_flight() for a in self.accounts),
+            self.config.unregister_wait_s,
         )
         for acc in self.accounts:
             acc._shutdown()
