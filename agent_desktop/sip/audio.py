@@ -808,22 +808,31 @@ class AudioIO(QObject):
         return b"".join(out)
 
 
+def requested_server_latency_ms() -> int | None:
+    """What this process asked the sound server for (`PULSE_LATENCY_MSEC`, set by
+    agent_desktop.audio_env or an administrator); None when unset or not a whole number of
+    milliseconds (libpulse ignores such a value too)."""
+    try:
+        latency = int(os.environ["PULSE_LATENCY_MSEC"])
+    except (KeyError, ValueError):
+        return None
+    return latency if latency > 0 else None
+
+
 def sink_buffer_bytes() -> int:
     """Qt's sink buffer: one frame when the sound server was asked for 20 ms or less,
     else the 40 ms that its default buffering needs."""
-    latency = os.environ.get("PULSE_LATENCY_MSEC", "")
-    if latency.isdigit() and 0 < int(latency) <= 20:
+    latency = requested_server_latency_ms()
+    if latency is not None and latency <= 20:
         return SINK_BUFFER_BYTES_LOW_LATENCY
     return SINK_BUFFER_BYTES
 
 
 def server_latency_ms() -> float:
-    """The sound server's buffering for our streams: the latency variable when set
-    (agent_desktop.audio_env), else the device's native period (an estimate)."""
-    try:
-        return float(os.environ["PULSE_LATENCY_MSEC"])
-    except (KeyError, ValueError):
-        return NATIVE_PERIOD_FRAMES * 1000 / RATE
+    """The sound server's buffering for our streams: the latency asked for when set, else
+    the device's native period (an estimate)."""
+    latency = requested_server_latency_ms()
+    return latency if latency is not None else NATIVE_PERIOD_FRAMES * 1000 / RATE
 
 
 def probe_device(dev: QAudioDevice, is_input: bool) -> bool:
