@@ -71,6 +71,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agent_desktop.sip.echo_delay import EchoDelayLock
+
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320
 FRAME_BYTES = FRAME_SAMPLES * 2
@@ -150,6 +152,12 @@ class AecStats:
     """Frames passed through unprocessed because the far end was quiet (skip_quiet)."""
     replayed_frames: int = 0
     """Skipped frames fed to the backend afterwards, when far audio came back."""
+    echo_delay_ms: float | None = None
+    """The echo delay the backend sees (held constant by the delay lock), once measured."""
+    reference_moves: int = 0
+    """Times the delay lock moved the reference after the echo delay jumped."""
+    reference_offset_ms: float = 0.0
+    """Delay the lock has added to the reference now."""
 
 
 def preload_backend() -> None:
@@ -182,6 +190,8 @@ class EchoCanceller:
     echo to cancel: the backend is not run (the microphone frame passes unchanged) and the
     frames are replayed through it when far audio returns. About half of a conversation's
     frames, at ~0.13-0.25 ms of CPU each.
+    ``lock_echo_delay``: keep the echo delay the backend sees constant when the devices
+    glitch (see :mod:`agent_desktop.sip.echo_delay`).
     """
 
     def __init__(
@@ -191,6 +201,7 @@ class EchoCanceller:
         stream_delay_ms: int = 0,
         reference_delay_ms: int = 0,
         skip_quiet: bool = True,
+        lock_echo_delay: bool = True,
         logger: logging.Logger | None = None,
     ) -> None:
         if backend not in ("auto", "webrtc", "passthrough"):
@@ -205,6 +216,7 @@ class EchoCanceller:
         self._stream_delay_ms = stream_delay_ms
         self._ref_delay_bytes = reference_delay_ms * SAMPLE_RATE // 1000 * 2
         self._fifo = bytearray(self._ref_delay_bytes)
+        self._delay_lock = EchoDelayLock(self._log) if lock_echo_delay else None
         self._backend: _Backend | None = None
         self._fallback_reason: str | None = None
         if backend == "passthrough":
@@ -255,7 +267,7 @@ class EchoCanceller:
         elif len(far) != FRAME_BYTES:
             raise ValueError(f"far frame must be {FRAME_BYTES} bytes, got {len(far)}")
         with self._lock:
-            if self._ref_delay_bytes:
+            if self._fifo:  # reference_delay_ms and/or the delay lock's offset
                 self._fifo += far
                 far = bytes(self._fifo[:FRAME_BYTES])
                 del self._fifo[:FRAME_BYTES]
@@ -263,6 +275,8 @@ class EchoCanceller:
             backend = self._backend
             if backend is None:
                 return bytes(near)
+            if self._delay_lock is not None:
+                self._follow_echo_delay(near, far)
             far_power = _mean_square(far)
             self._far_recent.append(far_power)
             if self._skip_quiet and max(self._far_recent) < _FAR_ACTIVE_POWER:
@@ -296,6 +310,8 @@ class EchoCanceller:
         """Forget the learnt echo path (device change, new call); keeps the configuration."""
         with self._lock:
             self._fifo = bytearray(self._ref_delay_bytes)
+            if self._delay_lock is not None:
+                self._delay_lock.reset()
             if self._backend is not None:
                 try:
                     self._backend.reset()
@@ -321,6 +337,7 @@ class EchoCanceller:
             if self._far_frames >= _ERLE_MIN_FRAMES and self._p_out > 0:
                 erle = 10 * math.log10(max(self._p_in, 1e-9) / self._p_out)
             processed = max(1, self._far_frames + self._quiet_frames - self._skipped)
+            lock = self._delay_lock
             return AecStats(
                 backend=self.backend,
                 active=self._backend is not None,
@@ -331,9 +348,23 @@ class EchoCanceller:
                 mean_process_cpu_us=self._busy_cpu_s / processed * 1e6,
                 skipped_frames=self._skipped,
                 replayed_frames=self._replayed,
+                echo_delay_ms=lock.locked_lag_ms if lock is not None else None,
+                reference_moves=lock.adjustments if lock is not None else 0,
+                reference_offset_ms=lock.offset * 1000 / SAMPLE_RATE if lock is not None else 0.0,
             )
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _follow_echo_delay(self, near: bytes, far: bytes) -> None:
+        """Feed the delay lock; move the queued reference when it says the echo moved."""
+        lock = self._delay_lock
+        assert lock is not None
+        lock.feed(near, far)
+        samples = lock.take_adjustment()
+        if samples > 0:  # the echo came later: the reference waits as long
+            self._fifo[0:0] = bytes(2 * samples)
+        elif samples < 0:  # earlier: give back delay the lock added (the fifo holds it)
+            del self._fifo[: -2 * samples]
 
     def _fall_back(self, reason: str) -> None:
         self._backend = None

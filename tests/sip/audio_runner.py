@@ -432,6 +432,9 @@ def _aec_diag(aec: dict[str, Any], stats: dict[str, Any], t0_mono: float) -> dic
         "speaker_underruns": stats.get("speaker_underruns"),
         "speaker_dropped_bytes": stats.get("speaker_dropped_bytes"),
         "erle_db": aec.get("erle_db"),
+        "echo_delay_ms": aec.get("echo_delay_ms"),
+        "reference_moves": aec.get("reference_moves"),
+        "reference_offset_ms": aec.get("reference_offset_ms"),
         "ref_events_after_attach": [e for e in events if e[0] >= 0][:40],
     }
     print("aecloop diag:", json.dumps(diag), file=sys.stderr, flush=True)

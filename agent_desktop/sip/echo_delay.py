@@ -1,0 +1,157 @@
+"""Holds the echo delay the canceller sees constant when the sound device glitches.
+
+Why: when the speaker runs dry for a moment (the sound server starved of CPU, a USB or
+Bluetooth hiccup), what was written after the gap plays later than before, so the echo in the
+microphone moves behind the reference by the length of the gap. WebRTC AEC3 finds the new
+delay, but its suppressor stays cautious long after. Measured offline with the looped test's
+timeline (tests/sip/test_echo_delay.py; near-end tone in double talk, median of 0.5 s
+windows): 0.3-1.8 dB lost at any steady delay from 5 to 200 ms, but 3.8 dB after a 5 ms step
+4.5 s earlier and 4.5 dB after one 2.8 s earlier. The looped acceptance test failed in CI on
+exactly such a step (21.3 -> 26.3 ms, tone -3.8 dB).
+
+How: every 0.24 s of far-end activity, the lag of the microphone behind the reference (as the
+canceller was given it) is measured by cross-correlation over the last 0.24 s against 0.3 s of
+lag (one FFT pair: 0.24 ms of CPU, ~10 µs a frame on average against ~110 µs for AEC3). Two
+agreeing measurements that differ from the locked lag by 1 ms or more move the reference: a
+later echo delays the reference by the difference (silence inserted where the speaker really
+played a gap); an earlier echo takes back such a delay first, and what remains becomes the new
+locked lag (the reference cannot be advanced beyond what was written: AEC3 re-converges on its
+own then). With the lock the same steps cost 0.8 and 1.3 dB; the move comes 0.5-0.7 s after the
+step (acting later helps less: 4.1 dB when it came after 1 s).
+
+Limits: the measurement needs an echo with a dominant direct path (a sink monitor, a
+laptop's or a speakerphone's own speaker); in a strongly reverberant path the peak wanders,
+the two measurements disagree and the lock does nothing (AEC3 alone, as before).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 320
+WINDOW_FRAMES = 12  # one measurement per 0.24 s: the move comes ~0.5-0.7 s after a step
+MAX_LAG_MS = 300  # AEC3 itself searches ~500 ms; device paths here are 15-200 ms
+MAX_OFFSET_MS = 300  # total reference delay added by the lock
+MIN_CORRELATION = 0.6  # normalised peak: below it (double talk, noise) no measurement
+AGREE_SAMPLES = 12  # two measurements within 0.75 ms agree
+MIN_STEP_SAMPLES = 16  # steps under 1 ms are left to the canceller's own filter
+# Far-end windows quieter than this (mean square, about -50 dBFS) are not measured.
+_MIN_FAR_POWER = (32768.0 * 10 ** (-50 / 20)) ** 2
+
+_LOG = logging.getLogger(__name__)
+
+
+class EchoDelayLock:
+    """Measures the echo lag and says how much to move the reference to keep it constant.
+
+    Feed it every (near, reference) frame pair exactly as given to the canceller; call
+    :meth:`take_adjustment` after each frame: a positive number of samples means "delay
+    the reference by this much more" (insert silence in front of what is queued), negative
+    means "take back this much of the delay added before". Not thread-safe (the canceller's
+    lock serialises it)."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or _LOG
+        self._max_lag = MAX_LAG_MS * SAMPLE_RATE // 1000
+        self._max_offset = MAX_OFFSET_MS * SAMPLE_RATE // 1000
+        history = WINDOW_FRAMES + (self._max_lag + FRAME_SAMPLES - 1) // FRAME_SAMPLES
+        self._near: deque[bytes] = deque(maxlen=WINDOW_FRAMES)
+        self._ref: deque[bytes] = deque(maxlen=history)
+        self._history_frames = history
+        self._nfft = 1 << (WINDOW_FRAMES * FRAME_SAMPLES + self._max_lag - 1).bit_length()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (new call, new device): the next stable lag is locked."""
+        self._near.clear()
+        self._ref.clear()
+        self._since = 0
+        self._pending: int | None = None
+        self.locked_lag: int | None = None
+        self.offset = 0  # samples of delay the lock has added to the reference
+        self._adjust = 0
+        self.adjustments = 0
+        self.measurements = 0
+
+    def feed(self, near: bytes, ref: bytes) -> None:
+        self._near.append(near)
+        self._ref.append(ref)
+        self._since += 1
+        if self._since >= WINDOW_FRAMES and len(self._ref) == self._history_frames:
+            self._since = 0
+            lag = self._measure()
+            if lag is not None:
+                self._on_measured(lag)
+
+    def take_adjustment(self) -> int:
+        adjust, self._adjust = self._adjust, 0
+        return adjust
+
+    @property
+    def locked_lag_ms(self) -> float | None:
+        return None if self.locked_lag is None else self.locked_lag * 1000 / SAMPLE_RATE
+
+    # -- internals
+
+    def _measure(self) -> int | None:
+        """Lag (samples) of the last window's microphone behind the reference, or None."""
+        import numpy as np  # here: the app imports numpy off the GUI thread (preload_backend)
+
+        near = np.frombuffer(b"".join(self._near), dtype=np.int16).astype(np.float64)
+        ref_all = np.frombuffer(b"".join(self._ref), dtype=np.int16).astype(np.float64)
+        w = len(near)
+        ref = ref_all[len(ref_all) - w - self._max_lag :]  # max_lag before the window + window
+        near_energy = float(np.dot(near, near))
+        if float(np.dot(ref[self._max_lag :], ref[self._max_lag :])) < _MIN_FAR_POWER * w:
+            return None
+        if near_energy <= 0.0:
+            return None
+        self.measurements += 1
+        spec = np.fft.rfft(ref, self._nfft) * np.conj(np.fft.rfft(near, self._nfft))
+        corr = np.fft.irfft(spec, self._nfft)[: self._max_lag + 1]  # corr[k]: ref[k:k+w]·near
+        k = int(np.argmax(np.abs(corr)))
+        seg = ref[k : k + w]
+        norm = abs(corr[k]) / np.sqrt(near_energy * float(np.dot(seg, seg)) + 1e-9)
+        if norm < MIN_CORRELATION:
+            return None
+        return self._max_lag - k
+
+    def _on_measured(self, lag: int) -> None:
+        pending, self._pending = self._pending, lag
+        if pending is None or abs(pending - lag) > AGREE_SAMPLES:
+            return  # wait for a second, agreeing measurement
+        if self.locked_lag is None:
+            self.locked_lag = lag
+            self._log.info("AEC: echo delay %.1f ms", self.locked_lag_ms or 0.0)
+            return
+        step = lag - self.locked_lag
+        if abs(step) < MIN_STEP_SAMPLES:
+            return
+        before = self.offset
+        if step > 0:
+            self.offset = min(self._max_offset, self.offset + step)
+        else:
+            self.offset = max(0, self.offset + step)
+        moved = self.offset - before
+        self.locked_lag = lag - moved  # what the canceller sees once the reference moved
+        self._pending = None
+        if not moved:  # earlier, and no delay of ours to give back: the canceller adapts
+            self._log.info(
+                "AEC: echo delay moved by %+.1f ms to %.1f ms (reference unchanged)",
+                step * 1000 / SAMPLE_RATE,
+                self.locked_lag_ms or 0.0,
+            )
+            return
+        self._adjust += moved
+        self.adjustments += 1
+        self._near.clear()
+        self._ref.clear()  # the history straddles the move: measure afresh
+        self._log.info(
+            "AEC: echo delay moved by %+.1f ms (a gap in the speaker or microphone stream); "
+            "reference moved %+.1f ms to keep the canceller's view at %.1f ms",
+            step * 1000 / SAMPLE_RATE,
+            moved * 1000 / SAMPLE_RATE,
+            self.locked_lag_ms or 0.0,
+        )
