@@ -1,6 +1,7 @@
 """Bench: what the audio bridge costs, as ratios from one run.
 
     .venv/bin/python bench/audio_bridge.py [--seconds 30] [--rounds 3]
+        [--sound-server pulseaudio|pipewire] [--latency-only]
 
 Starts a PBX sandbox and a private PulseAudio, then in child processes (one pjsua2
 Endpoint each, tests/sip/audio_runner.py):
@@ -17,7 +18,9 @@ Endpoint each, tests/sip/audio_runner.py):
   and "nobridge", the call with nothing connected (pjmedia then neither decodes nor encodes
   its audio: a floor that no call with audio can reach, kept for comparison with earlier
   results).
-Writes bench/results/audio_bridge.json.
+Writes bench/results/audio_bridge.json (audio_bridge_pipewire.json with `--sound-server
+pipewire`: PipeWire 0.3 + pipewire-pulse + WirePlumber, the Debian 12 desktop's sound server,
+which the app reaches through libpulse as it does PulseAudio).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.pbx_fixtures import discard, new_sandbox  # noqa: E402
 from tests.sip.audio_runner import run_scenario  # noqa: E402
+from tests.support.pipewire import PipeWireServer  # noqa: E402
 from tests.support.pulse import PulseServer  # noqa: E402
 
 LATENCY_CALLS = 5
@@ -48,15 +52,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="20 s calls, 1 round, 3 latency calls")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "audio_bridge.json"))
+    ap.add_argument("--sound-server", choices=("pulseaudio", "pipewire"), default="pulseaudio")
+    ap.add_argument("--latency-only", action="store_true", help="the latency calls, no CPU")
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    results = REPO / "bench" / "results"
+    suffix = "" if args.sound_server == "pulseaudio" else f"_{args.sound_server}"
+    out = Path(args.out or results / f"audio_bridge{suffix}.json")
     latency_calls = LATENCY_CALLS
     if args.quick:
         args.seconds, args.rounds, latency_calls = 20.0, 1, 3
+    server = PulseServer() if args.sound_server == "pulseaudio" else PipeWireServer()
     box = new_sandbox(f"bench-{os.getpid()}")
     box.start(example_devices=True, fresh=True)
+    runs: dict[str, list[dict[str, Any]]] = {sc: [] for sc in CPU_SCENARIOS}
     try:
-        with PulseServer() as pulse, tempfile.TemporaryDirectory() as tmp:
+        with server as pulse, tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             # The fresh virtual devices stall ~1.5 s in the first call after the sound server
             # starts (the bridge then trims the backlog); a headset does not: warm them first.
@@ -65,8 +76,7 @@ def main() -> int:
             # bursts of one call agree within ~1 ms) and differs from call to call: several calls.
             lats = [run_scenario(box.sip_port, "latency", 12.0, pulse.env, work)
                     for _ in range(latency_calls)]  # fmt: skip
-            runs: dict[str, list[dict[str, Any]]] = {sc: [] for sc in CPU_SCENARIOS}
-            for _ in range(args.rounds):
+            for _ in range(0 if args.latency_only else args.rounds):
                 for sc in CPU_SCENARIOS:
                     runs[sc].append(run_scenario(box.sip_port, sc, args.seconds, pulse.env,
                                                  work, timeout=args.seconds + 90))  # fmt: skip
@@ -76,6 +86,28 @@ def main() -> int:
         if not r.get("ok"):
             print(r.get("error"), r.get("log_tail"), file=sys.stderr)
             return 1
+    latency = {
+        "sound_server": args.sound_server,
+        "speaker_added_ms_median": median(c["speaker_added_ms_median"] for c in lats),
+        "speaker_added_ms_worst_call": max(c["speaker_added_ms_median"] for c in lats),
+        "per_call": [
+            {
+                "median": c["speaker_added_ms_median"],
+                "p90": c["speaker_added_ms_p90"],
+                "bursts_matched": c["matched"],
+                "bridge_estimate_ms": c["stats"]["added_latency_ms"],
+            }
+            for c in lats
+        ],
+        "note": "median over the calls of each call's median; includes parec's own 5 ms "
+        "capture latency (an upper bound)",
+        "sound_server_env": {
+            k: os.environ.get(k) for k in ("PULSE_LATENCY_MSEC", "PIPEWIRE_LATENCY")
+        },
+        "goal_ms": 40,
+    }
+    if args.latency_only:
+        return write_result(out, {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "latency": latency})
     bridge, noaec, base, null = (median_run(runs[sc]) for sc in CPU_SCENARIOS)
     ratio = bridge["cpu_s"] / max(base["cpu_s"], 1e-3)
     ratio_noaec = noaec["cpu_s"] / max(base["cpu_s"], 1e-3)
@@ -84,23 +116,7 @@ def main() -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "call_seconds": args.seconds,
         "rounds": args.rounds,
-        "latency": {
-            "speaker_added_ms_median": median(c["speaker_added_ms_median"] for c in lats),
-            "speaker_added_ms_worst_call": max(c["speaker_added_ms_median"] for c in lats),
-            "per_call": [
-                {
-                    "median": c["speaker_added_ms_median"],
-                    "p90": c["speaker_added_ms_p90"],
-                    "bursts_matched": c["matched"],
-                    "bridge_estimate_ms": c["stats"]["added_latency_ms"],
-                }
-                for c in lats
-            ],
-            "note": "median over the calls of each call's median; includes parec's own 5 ms "
-            "capture latency (an upper bound)",
-            "sound_server_env": {"PULSE_LATENCY_MSEC": os.environ.get("PULSE_LATENCY_MSEC")},
-            "goal_ms": 40,
-        },
+        "latency": latency,
         "cpu": {
             "vs_pjsua2_null_sound_path": {
                 "ratio": round(bridge["cpu_s"] / floor, 2),
@@ -126,9 +142,7 @@ def main() -> int:
             "note": "bridge = with the WebRTC AEC3 echo canceller on (the default); "
             "ratio, ratio_no_aec: against the call with nothing connected (no decoding)",
             "bridge_no_aec_pct_of_core": round(noaec["cpu_pct"], 2),
-            "harness_cpu_s": {
-                sc: [r.get("harness_cpu_s") for r in rs] for sc, rs in runs.items()
-            },
+            "harness_cpu_s": {sc: [r.get("harness_cpu_s") for r in rs] for sc, rs in runs.items()},
             "ratio_no_aec": round(ratio_noaec, 2),
             "aec": bridge["stats"].get("aec"),
             "threads_s": {
@@ -141,8 +155,12 @@ def main() -> int:
         "speaker_tone": bridge["speaker"],
         "speaker_tone_no_aec": noaec["speaker"],
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return write_result(out, result)
+
+
+def write_result(out: Path, result: dict[str, Any]) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0
 

@@ -217,6 +217,13 @@ def table() -> str:
                  f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms "
                  f"(worst call {dig(ab, 'latency', 'speaker_added_ms_worst_call')} ms)",
                  "pjsua2's own player path", "—", "≤ 40 ms"))
+    pw = load("audio_bridge_pipewire")  # bench/audio_bridge.py --sound-server pipewire
+    if pw:
+        rows.append(("audio bridge: added speaker latency on PipeWire 0.3 (pipewire-pulse)",
+                     f"{dig(pw, 'latency', 'speaker_added_ms_median')} ms "
+                     f"(worst call {dig(pw, 'latency', 'speaker_added_ms_worst_call')} ms; "
+                     f"measured {pw.get('when', '?')[:10]})",
+                     "pjsua2's own player path", "—", "≤ 40 ms"))
     hb = load("heartbeat")
     rows.append(("heartbeat p50 / p99",
                  f"{dig(hb, 'heartbeat', 'latency_ms', 'p50')} / "
