@@ -36,6 +36,10 @@ MAX_LAG_MS = 300  # AEC3 itself searches ~500 ms; device paths here are 15-200 m
 MAX_OFFSET_MS = 300  # total reference delay added by the lock
 MIN_CORRELATION = 0.6  # normalised peak: below it (double talk, noise) no measurement
 AGREE_SAMPLES = 12  # two measurements within 0.75 ms agree
+# The peak must stand out: a steady tone (ringback, music on hold) correlates equally at every
+# period, and a peak one period off would move the reference for nothing.
+DISTINCT_RATIO = 1.15  # the peak over the highest one more than DISTINCT_SAMPLES away
+DISTINCT_SAMPLES = 24  # 1.5 ms
 MIN_STEP_SAMPLES = 16  # steps under 1 ms are left to the canceller's own filter
 # Far-end windows quieter than this (mean square, about -50 dBFS) are not measured.
 _MIN_FAR_POWER = (32768.0 * 10 ** (-50 / 20)) ** 2
@@ -111,11 +115,15 @@ class EchoDelayLock:
         self.measurements += 1
         spec = np.fft.rfft(ref, self._nfft) * np.conj(np.fft.rfft(near, self._nfft))
         corr = np.fft.irfft(spec, self._nfft)[: self._max_lag + 1]  # corr[k]: ref[k:k+w]·near
-        k = int(np.argmax(np.abs(corr)))
+        magnitude = np.abs(corr)
+        k = int(np.argmax(magnitude))
         seg = ref[k : k + w]
-        norm = abs(corr[k]) / np.sqrt(near_energy * float(np.dot(seg, seg)) + 1e-9)
+        norm = magnitude[k] / np.sqrt(near_energy * float(np.dot(seg, seg)) + 1e-9)
         if norm < MIN_CORRELATION:
             return None
+        magnitude[max(0, k - DISTINCT_SAMPLES) : k + DISTINCT_SAMPLES + 1] = 0.0
+        if abs(corr[k]) < DISTINCT_RATIO * float(magnitude.max()):
+            return None  # ambiguous (periodic far end)
         return self._max_lag - k
 
     def _on_measured(self, lag: int) -> None:

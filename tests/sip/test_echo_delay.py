@@ -149,3 +149,17 @@ def test_reset_forgets_the_lock() -> None:
     assert stats.reference_offset_ms == 0
     assert stats.echo_delay_ms is None
     assert stats.reference_moves == 0
+
+
+@pytest.mark.parametrize("delay_ms", [20, 25])
+def test_a_steady_tone_is_never_locked(delay_ms: int) -> None:
+    """Ringback or music on hold: every period correlates alike, no lag can be trusted."""
+    n = int(FAR_S * RATE)
+    t = np.arange(n) / RATE
+    ref = (32768 * 0.1 * np.sin(2 * np.pi * 425 * t)).astype(np.int16)
+    shift = int(delay_ms * RATE / 1000)
+    mic = np.concatenate([np.zeros(shift), ref[: n - shift] * 0.5]).astype(np.int16)
+    lock = EchoDelayLock()
+    assert _feed(lock, ref, mic, FAR_S) == []
+    assert lock.locked_lag is None
+    assert lock.measurements > 0
