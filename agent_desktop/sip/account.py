@@ -435,10 +435,20 @@ class Account(QObject):
     def _unregister_in_flight(self) -> bool:
         """An un-REGISTER was sent and its answer has not come. (pjsua drops `regIsActive` as
         soon as it sends one: deleting the account then made pjsua send another, refused
-        with PJSIP_EBUSY, logged as an error at every shutdown. A shutdown while the first
-        REGISTER is still in flight still logs it: the delete's un-REGISTER meets that one.)"""
+        with PJSIP_EBUSY, logged as an error at every shutdown.)"""
         return self._pj is not None and (
             self.state is RegistrationState.UNREGISTERING or self._reg_active()
+        )
+
+    def _register_in_flight(self) -> bool:
+        """A REGISTER was sent and its final answer has not come. Unregistering now would
+        leave the binding the PBX is about to make (pjsua cannot send an un-REGISTER while
+        the REGISTER's transaction runs: PJSIP_EBUSY), and the PBX would route calls to a
+        device that is gone until the binding expires; the engine waits for the answer."""
+        return (
+            self._pj is not None
+            and self.state is RegistrationState.REGISTERING
+            and not self._reg_active()
         )
 
     def _shutdown(self) -> None:

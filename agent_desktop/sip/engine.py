@@ -342,6 +342,8 @@ class SipEngine(QObject):
         """Unregister (bounded wait) and shut an account down."""
         if account not in self.accounts:
             return
+        if not self._in_poll:
+            self._spin(lambda: not account._register_in_flight(), self.config.unregister_wait_s)
         account.unregister()
         if not self._in_poll:
             self._spin(lambda: not account._unregister_in_flight(), self.config.unregister_wait_s)
@@ -578,6 +580,11 @@ class SipEngine(QObject):
         report["hangup_s"] = round(time.monotonic() - t0, 3)
         # 2. unregister (bounded wait), then Account.shutdown()
         t1 = time.monotonic()
+        # A REGISTER still in flight is answered first (see Account._register_in_flight).
+        report["registers_answered"] = self._spin(
+            lambda: not any(a._register_in_flight() for a in self.accounts),
+            self.config.unregister_wait_s,
+        )
         for acc in self.accounts:
             acc.unregister()
         report["unregistered"] = self._spin(

@@ -68,6 +68,15 @@ def test_shutdown_scenarios(asterisk: AsteriskSandbox, scenario: str) -> None:
         # The account is deleted only after the PBX answered its un-REGISTER (pjsua would
         # else send a second one and log PJSIP_EBUSY as an error).
         assert "PJSIP_EBUSY" not in err, err[-3000:]
+    if scenario == "registering":
+        # Shut down while the first REGISTER was in flight: its answer is awaited, then the
+        # binding the PBX just made is removed (not left to expire with calls routed to a
+        # device that is gone), and pjsua never meets a busy transaction (PJSIP_EBUSY).
+        assert report["registers_answered"] is True
+        assert report["unregistered"] is True
+        assert "PJSIP_EBUSY" not in err, err[-3000:]
+        contacts = asterisk.rx("pjsip show contacts")  # before the fix: 8001 stayed "Avail"
+        assert "8001/sip:" not in contacts, contacts
     if scenario == "twice":
         assert final["reports"][0] == final["reports"][1]
     if scenario == "in_callback":
