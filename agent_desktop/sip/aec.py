@@ -337,7 +337,7 @@ class EchoCanceller:
             if self._far_frames >= _ERLE_MIN_FRAMES and self._p_out > 0:
                 erle = 10 * math.log10(max(self._p_in, 1e-9) / self._p_out)
             processed = max(1, self._far_frames + self._quiet_frames - self._skipped)
-            lock = self._delay_lock
+            lock = self._delay_lock if self._backend is not None else None
             return AecStats(
                 backend=self.backend,
                 active=self._backend is not None,
@@ -359,7 +359,12 @@ class EchoCanceller:
         """Feed the delay lock; move the queued reference when it says the echo moved."""
         lock = self._delay_lock
         assert lock is not None
-        lock.feed(near, far)
+        try:
+            lock.feed(near, far)
+        except Exception as exc:  # numpy trouble: cancel on without the lock
+            self._delay_lock = None
+            self._log.warning("AEC: echo delay lock off after an error: %r", exc)
+            return
         samples = lock.take_adjustment()
         if samples > 0:  # the echo came later: the reference waits as long
             self._fifo[0:0] = bytes(2 * samples)

@@ -11,13 +11,17 @@ exactly such a step (21.3 -> 26.3 ms, tone -3.8 dB).
 
 How: every 0.24 s of far-end activity, the lag of the microphone behind the reference (as the
 canceller was given it) is measured by cross-correlation over the last 0.24 s against 0.3 s of
-lag (one FFT pair: 0.24 ms of CPU, ~10 µs a frame on average against ~110 µs for AEC3). Two
-agreeing measurements that differ from the locked lag by 1 ms or more move the reference: a
-later echo delays the reference by the difference (silence inserted where the speaker really
-played a gap); an earlier echo takes back such a delay first, and what remains becomes the new
-locked lag (the reference cannot be advanced beyond what was written: AEC3 re-converges on its
-own then). With the lock the same steps cost 0.8 and 1.3 dB; the move comes 0.5-0.7 s after the
-step (acting later helps less: 4.1 dB when it came after 1 s).
+lag (three FFTs of 8640 points: 0.14 ms of CPU, ~12 µs a frame while the far end talks, against
+~110 µs for AEC3). The first two agreeing measurements set the delay the canceller should see
+("home"). Later, two agreeing measurements that jumped by 1 ms or more since the last agreed
+one move the reference so that the canceller sees home again: a later echo delays the reference
+(silence is inserted, 0.5-0.7 s after the speaker played its gap); an earlier echo takes back
+such a delay, and below home, with nothing left to take back, the canceller sees the earlier
+lag (the reference cannot be advanced beyond what was written; AEC3 re-converges on its own)
+until the echo returns. Changes under 1 ms between agreed measurements are clock drift between
+two devices: home follows them and the reference stays (AEC3's filter tracks drift; steps every
+few seconds would upset it). With the lock the steps above cost 0.8 and 1.3 dB; acting later
+helps less (4.1 dB when the move came after 1 s).
 
 Limits: the measurement needs an echo with a dominant direct path (a sink monitor, a
 laptop's or a speakerphone's own speaker); in a strongly reverberant path the peak wanders,
@@ -64,7 +68,9 @@ class EchoDelayLock:
         self._near: deque[bytes] = deque(maxlen=WINDOW_FRAMES)
         self._ref: deque[bytes] = deque(maxlen=history)
         self._history_frames = history
-        self._nfft = 1 << (WINDOW_FRAMES * FRAME_SAMPLES + self._max_lag - 1).bit_length()
+        # Lags 0..max_lag of a window against window + max_lag of reference: this length
+        # cannot wrap around (and 8640 = 2^6*3^3*5 is a fast size for numpy's FFT).
+        self._nfft = WINDOW_FRAMES * FRAME_SAMPLES + self._max_lag
         self.reset()
 
     def reset(self) -> None:
@@ -73,11 +79,14 @@ class EchoDelayLock:
         self._ref.clear()
         self._since = 0
         self._pending: int | None = None
-        self.locked_lag: int | None = None
+        self._home: int | None = None  # the true lag the canceller should see (first locked)
+        self._last: int | None = None  # the true lag at the last agreed measurement
+        self.locked_lag: int | None = None  # the lag the canceller sees
         self.offset = 0  # samples of delay the lock has added to the reference
         self._adjust = 0
         self.adjustments = 0
-        self.measurements = 0
+        self.measurements = 0  # windows with far-end audio
+        self.ambiguous = 0  # of which the peak did not stand out
 
     def feed(self, near: bytes, ref: bytes) -> None:
         self._near.append(near)
@@ -86,7 +95,9 @@ class EchoDelayLock:
         if self._since >= WINDOW_FRAMES and len(self._ref) == self._history_frames:
             self._since = 0
             lag = self._measure()
-            if lag is not None:
+            if lag is None:
+                self._pending = None  # agreement needs two measurements in a row
+            else:
                 self._on_measured(lag)
 
     def take_adjustment(self) -> int:
@@ -123,32 +134,38 @@ class EchoDelayLock:
             return None
         magnitude[max(0, k - DISTINCT_SAMPLES) : k + DISTINCT_SAMPLES + 1] = 0.0
         if abs(corr[k]) < DISTINCT_RATIO * float(magnitude.max()):
-            return None  # ambiguous (periodic far end)
+            self.ambiguous += 1
+            return None  # periodic far end
         return self._max_lag - k
 
-    def _on_measured(self, lag: int) -> None:
-        pending, self._pending = self._pending, lag
-        if pending is None or abs(pending - lag) > AGREE_SAMPLES:
+    def _on_measured(self, seen: int) -> None:
+        """`seen`: the lag measured on the reference as the canceller gets it."""
+        pending, self._pending = self._pending, seen
+        if pending is None or abs(pending - seen) > AGREE_SAMPLES:
             return  # wait for a second, agreeing measurement
-        if self.locked_lag is None:
-            self.locked_lag = lag
+        true_lag = seen + self.offset  # of the microphone behind what was really written
+        if self._home is None or self._last is None:
+            self._home = self._last = true_lag
+            self.locked_lag = seen
             self._log.info("AEC: echo delay %.1f ms", self.locked_lag_ms or 0.0)
             return
-        step = lag - self.locked_lag
-        if abs(step) < MIN_STEP_SAMPLES:
+        change, self._last = true_lag - self._last, true_lag
+        if abs(change) < MIN_STEP_SAMPLES:
+            # Slow drift (two device clocks): the canceller's filter follows it; moving the
+            # reference a step at a time would upset it every few seconds instead.
+            self._home += change
+            self.locked_lag = seen
             return
+        # A jump: hold the view at home where the reference can be moved that far.
         before = self.offset
-        if step > 0:
-            self.offset = min(self._max_offset, self.offset + step)
-        else:
-            self.offset = max(0, self.offset + step)
+        self.offset = min(self._max_offset, max(0, true_lag - self._home))
         moved = self.offset - before
-        self.locked_lag = lag - moved  # what the canceller sees once the reference moved
+        self.locked_lag = true_lag - self.offset
         self._pending = None
-        if not moved:  # earlier, and no delay of ours to give back: the canceller adapts
+        if not moved:  # earlier than home, and no delay of ours to give back
             self._log.info(
                 "AEC: echo delay moved by %+.1f ms to %.1f ms (reference unchanged)",
-                step * 1000 / SAMPLE_RATE,
+                change * 1000 / SAMPLE_RATE,
                 self.locked_lag_ms or 0.0,
             )
             return
@@ -158,8 +175,8 @@ class EchoDelayLock:
         self._ref.clear()  # the history straddles the move: measure afresh
         self._log.info(
             "AEC: echo delay moved by %+.1f ms (a gap in the speaker or microphone stream); "
-            "reference moved %+.1f ms to keep the canceller's view at %.1f ms",
-            step * 1000 / SAMPLE_RATE,
+            "reference moved %+.1f ms, the canceller sees %.1f ms",
+            change * 1000 / SAMPLE_RATE,
             moved * 1000 / SAMPLE_RATE,
             self.locked_lag_ms or 0.0,
         )

@@ -162,4 +162,80 @@ def test_a_steady_tone_is_never_locked(delay_ms: int) -> None:
     lock = EchoDelayLock()
     assert _feed(lock, ref, mic, FAR_S) == []
     assert lock.locked_lag is None
-    assert lock.measurements > 0
+    assert lock.ambiguous >= lock.measurements // 2 > 0  # refused for that reason
+
+
+def test_a_dip_and_return_ends_at_the_first_delay() -> None:
+    """Earlier for a while (nothing to take back), then back: the canceller sees the first
+    delay again, with no delay of the lock's left (never stuck at the smallest lag seen)."""
+    ref, mic = _timeline([(0.0, 20.0), (2.5, 8.0), (5.0, 20.0)])
+    lock = EchoDelayLock()
+    assert _feed(lock, ref, mic, FAR_S) == []
+    assert lock.locked_lag_ms == pytest.approx(20.0, abs=0.1)
+    assert lock.offset == 0
+
+
+def test_slow_clock_drift_is_followed_without_moving_the_reference() -> None:
+    """Speaker and microphone on two clocks (300 ppm: 3 ms in 10 s): AEC3's filter tracks
+    that itself; the lock must not turn it into a step every few seconds."""
+    n = int(FAR_S * RATE)
+    far = _speechlike(n, np.random.default_rng(11)) * 32768.0 * 10 ** (-20 / 20)
+    idx = np.arange(n, dtype=np.float64)
+    lag = 20e-3 * RATE + 300e-6 * idx
+    echo = np.interp(idx - lag, idx, far, left=0.0) * 10 ** (-6 / 20)
+    ref, mic = far.astype(np.int16), np.round(echo).astype(np.int16)
+    lock = EchoDelayLock()
+    assert _feed(lock, ref, mic, FAR_S) == []
+    assert lock.locked_lag_ms == pytest.approx(23.0, abs=0.5)  # followed, not held
+
+
+class _RecordingBackend:
+    """Stands in for AEC3: records the (near, far) frames the canceller hands it."""
+
+    name = "recorder"
+
+    def __init__(self, stream_delay_ms: int) -> None:
+        self.frames: list[tuple[bytes, bytes]] = []
+
+    def process(self, near: bytes, far: bytes) -> bytes:
+        self.frames.append((near, far))
+        return near
+
+    def reset(self) -> None:
+        pass
+
+    def set_stream_delay_ms(self, ms: int) -> None:
+        pass
+
+
+def _lag_ms(frames: list[tuple[bytes, bytes]], start_s: float, seconds: float = 0.5) -> float:
+    near = np.frombuffer(b"".join(n for n, _ in frames), dtype=np.int16).astype(np.float64)
+    far = np.frombuffer(b"".join(f for _, f in frames), dtype=np.int16).astype(np.float64)
+    i, w, max_lag = int(start_s * RATE), int(seconds * RATE), int(0.1 * RATE)
+    corr = np.correlate(far[i - max_lag : i + w], near[i : i + w], mode="valid")
+    return (max_lag - int(np.argmax(np.abs(corr)))) * 1000 / RATE
+
+
+def test_the_canceller_moves_its_reference_queue_with_a_reference_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through EchoCanceller (its fifo, with reference_delay_ms): a 100 ms reference delay
+    for a 121.3 ms path; the path steps to 126.3 ms and back. The backend keeps seeing
+    21.3 ms, and the fifo holds exactly the reference delay plus the lock's offset."""
+    from agent_desktop.sip import aec
+
+    monkeypatch.setattr(aec, "_WebRtcAec3", _RecordingBackend)
+    ref, mic = _timeline([(0.0, 121.3), (2.3, 126.3), (5.0, 121.3)])
+    ec = EchoCanceller(reference_delay_ms=100)
+    for i in range(0, int(FAR_S * RATE) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        ec.process(mic[i : i + FRAME_SAMPLES].tobytes(), ref[i : i + FRAME_SAMPLES].tobytes())
+        lock = ec._delay_lock
+        assert lock is not None
+        assert len(ec._fifo) == 2 * (100 * RATE // 1000 + lock.offset)
+    backend = ec._backend
+    assert isinstance(backend, _RecordingBackend)
+    seen = [_lag_ms(backend.frames, s) for s in (1.5, 4.0, 7.0)]  # before, during, after
+    assert seen == pytest.approx([21.25, 21.25, 21.25], abs=0.1), seen
+    assert ec.stats().reference_moves == 2
+    ec.reset()
+    assert len(ec._fifo) == 2 * (100 * RATE // 1000)
