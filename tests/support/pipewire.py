@@ -13,10 +13,13 @@ pulseaudio-utils for pactl/pacat/parec, sox).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.pulse import PulseError, PulseServer, _end
@@ -39,7 +42,22 @@ class PipeWireServer(PulseServer):
 
     @property
     def env(self) -> dict[str, str]:
-        return {**super().env, "PIPEWIRE_RUNTIME_DIR": str(self.runtime)}
+        base = {
+            # The caller's own PipeWire/WirePlumber configuration and state stay out of it.
+            "XDG_CONFIG_HOME": str(self.base / "config"),
+            "XDG_STATE_HOME": str(self.base / "state"),
+            "XDG_DATA_HOME": str(self.base / "data"),
+            "PIPEWIRE_RUNTIME_DIR": str(self.runtime),
+        }
+        return {**super().env, **base}
+
+    def client_env(self) -> dict[str, str]:
+        ours = self.env
+        return {
+            k: v
+            for k, v in super().client_env().items()
+            if not k.startswith(("PIPEWIRE_", "WIREPLUMBER_")) or k in ours
+        }
 
     def start(self, timeout: float = 15.0) -> PipeWireServer:
         missing = missing_pipewire_tools()
@@ -48,47 +66,37 @@ class PipeWireServer(PulseServer):
                 f"missing tools {missing}: apt-get install pipewire pipewire-pulse wireplumber"
                 " dbus-daemon pulseaudio-utils sox"
             )
+        try:
+            self._start(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()  # no daemon outlives a failed start (they run in their own sessions)
+            raise
+        return self
+
+    def _start(self, deadline: float) -> None:
         (self.runtime / "pulse").mkdir(parents=True, exist_ok=True)
         os.chmod(self.runtime, 0o700)
         bus = self.runtime / "bus"
         env = {**self.client_env(), "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}"}
+        bus_cmd = ["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                   f"--address=unix:path={bus}"]  # fmt: skip
+        # Each one waits for what it connects to: the bus, then pipewire's socket.
+        steps = [(bus_cmd, bus), (["pipewire"], self.runtime / "pipewire-0"),
+                 (["wireplumber"], None), (["pipewire-pulse"], None)]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            bus_cmd = ["dbus-daemon", "--session", "--nofork", "--nopidfile",
-                       f"--address=unix:path={bus}"]  # fmt: skip
-            self.daemons.append(
-                subprocess.Popen(
-                    bus_cmd,
+            for cmd, ready in steps:
+                daemon = subprocess.Popen(
+                    cmd,
                     stdout=log,
                     stderr=log,
                     stdin=subprocess.DEVNULL,
                     env=env,
                     start_new_session=True,
                 )
-            )
-            while not bus.exists() and self.daemons[0].poll() is None:
-                time.sleep(0.02)
-            for cmd in (["pipewire"], ["wireplumber"], ["pipewire-pulse"]):
-                self.daemons.append(
-                    subprocess.Popen(
-                        cmd,
-                        stdout=log,
-                        stderr=log,
-                        stdin=subprocess.DEVNULL,
-                        env=env,
-                        start_new_session=True,
-                    )
-                )
-                time.sleep(0.2)  # pipewire's socket first; the others connect to it
+                self.daemons.append(daemon)
+                self._wait(_exists(ready), deadline)
         self.proc = self.daemons[-1]
-        deadline = time.monotonic() + timeout
-        while not (self.socket.exists() and self._pactl_ok("info")):
-            dead = [d for d in self.daemons if d.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                tail = self.log_tail()  # before stop() removes the folder
-                self.stop()
-                what = f"{dead[0].args!r} exited" if dead else f"not ready after {timeout}s"
-                raise PulseError(f"PipeWire: {what}: {tail}")
-            time.sleep(0.05)
+        self._wait(lambda: self.socket.exists() and self._pactl_ok("info"), deadline)
         self.add_sink("speaker", "Speaker", keep_alive=False)
         self.add_sink("micfeed", "MicFeed", keep_alive=False)
         self.modules.pop("speaker")  # part of the base set, as in PulseServer's script
@@ -103,7 +111,14 @@ class PipeWireServer(PulseServer):
         self.set_default_source("mic")
         self.keep_alive("speaker")
         self.keep_alive("micfeed")
-        return self
+
+    def _wait(self, done: Callable[[], bool], deadline: float) -> None:
+        while not done():
+            dead = [d for d in self.daemons if d.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                what = f"{dead[0].args!r} exited" if dead else "not ready in time"
+                raise PulseError(f"PipeWire: {what}: {self.log_tail()}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         for client in [*self.feeders, *self.keepalive.values()]:
@@ -112,6 +127,23 @@ class PipeWireServer(PulseServer):
         self.keepalive.clear()
         self.proc = None
         for daemon in reversed(self.daemons):
-            _end(daemon)
+            _end_group(daemon)
         self.daemons.clear()
         super().stop()  # the temporary folder
+
+
+def _exists(path: Path | None) -> Callable[[], bool]:
+    return lambda: path is None or path.exists()
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the daemon's whole process group (its own session), then SIGKILL."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
