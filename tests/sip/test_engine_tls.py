@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from agent_desktop.sip import system_ca_file
-from pbx.sandbox import AsteriskSandbox, write_ca
+from pbx.sandbox import AsteriskSandbox, write_ca, write_server_cert
 from tests.pbx_fixtures import discard, new_sandbox
 from tests.sip.test_engine_calls import goertzel_share
 from tests.support.sipphone import SipPhone
@@ -185,6 +185,65 @@ def test_a_rejected_certificate_is_retried_once_a_minute_not_every_second(
     assert events[-1]["failures"] == [503, 503], events
     failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
     assert failed[1]["t"] < 2.0, failed
+
+
+def test_a_certificate_fixed_on_the_pbx_is_picked_up_at_the_next_slow_retry(
+    asterisk: AsteriskSandbox, tmp_path: Path
+) -> None:
+    """The way back from the certificate back-off: the PBX first presents a certificate from
+    another CA (refused, twice: the first REGISTER and the retry pjsua had scheduled), then
+    gets its right certificate back (Asterisk restarted between two retries, so no REGISTER
+    meets it down). The account registers at the next retry, `certificate_retry_s` (6 s
+    here) after the second refusal, without any other failure."""
+    box = new_sandbox(f"pytest-{os.getpid()}-tlsfix", tls=True)
+    box.start(example_devices=True, fresh=True)
+    proc: subprocess.Popen[str] | None = None
+    try:
+        assert box.ca_file is not None
+        right_ca, right_key = box.tls_dir / "ca.crt", box.tls_dir / "ca.key"
+        other_ca, other_key = write_ca(tmp_path / "other", "not the PBX's CA")
+        write_server_cert(box.tls_dir, other_ca, other_key)
+        box.stop()
+        box.start(example_devices=True)
+        child_env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+        child_env.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO))
+        cmd = [SipPhone.python(), "-m", "tests.sip.tls_runner",
+               "--registrar", f"127.0.0.1:{box.tls_port}", "--user", "8102",
+               "--ca-file", str(box.ca_file), "--certificate-retry-s", "6",
+               "--observe-s", "15"]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        events: list[dict[str, Any]] = []
+        fixed_at = None
+        for line in proc.stdout:
+            if not line.startswith("{"):
+                continue
+            events.append(json.loads(line))
+            failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
+            if len(failed) == 2 and fixed_at is None:
+                write_server_cert(box.tls_dir, right_ca, right_key)
+                box.stop()
+                box.start(example_devices=True)
+                fixed_at = failed[1]["t"]
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err[-3000:]
+        assert fixed_at is not None, events
+        failed = [e for e in of(events, "registration") if e["state"] == "FAILED"]
+        assert [e["reason"] for e in failed] == [CERT_REFUSED, CERT_REFUSED], failed
+        assert all(e["tls_certificate_rejected"] for e in failed), failed
+        registered = [e for e in of(events, "registration") if e["state"] == "REGISTERED"]
+        assert registered, events
+        waited = registered[0]["t"] - fixed_at
+        print(f"registered {waited:.2f} s after the second refusal (back-off 6 s)")
+        assert 4.5 <= waited <= 8.5, (waited, events)  # the 6 s back-off, then 200 OK
+        assert registered[0]["tls_certificate_rejected"] is False
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        discard(box)
 
 
 def loopback_alias() -> str | None:

@@ -140,6 +140,8 @@ def main() -> int:
         if state is RegistrationState.REGISTERED and not calls:
             emit("registered", elapsed_s=round(time.monotonic() - t0, 4))
             if not args.call:
+                if quitting:  # --observe-s had scheduled a later quit: registered ends it
+                    QTimer.singleShot(100, app.quit)
                 quit_soon()
                 return
             call = acc.make_call(args.call)
