@@ -193,6 +193,10 @@ class EngineConfig:
     prefer_g711: bool = True
     hangup_wait_s: float = 3.0
     unregister_wait_s: float = 2.0
+    # For the answer to a REGISTER still in flight before unregistering (remove_account runs
+    # on the GUI thread: a PBX that does not answer must not hold it long; a reachable one
+    # answers in milliseconds, 3 ms measured here).
+    register_answer_wait_s: float = 0.5
 
 
 _SECRET = re.compile(r"^((?:Proxy-)?Authorization:).*$", re.I | re.M)
@@ -343,7 +347,9 @@ class SipEngine(QObject):
         if account not in self.accounts:
             return
         if not self._in_poll:
-            self._spin(lambda: not account._register_in_flight(), self.config.unregister_wait_s)
+            self._spin(
+                lambda: not account._register_in_flight(), self.config.register_answer_wait_s
+            )
         account.unregister()
         if not self._in_poll:
             self._spin(lambda: not account._unregister_in_flight(), self.config.unregister_wait_s)
@@ -583,7 +589,7 @@ class SipEngine(QObject):
         # A REGISTER still in flight is answered first (see Account._register_in_flight).
         report["registers_answered"] = self._spin(
             lambda: not any(a._register_in_flight() for a in self.accounts),
-            self.config.unregister_wait_s,
+            self.config.register_answer_wait_s,
         )
         for acc in self.accounts:
             acc.unregister()
