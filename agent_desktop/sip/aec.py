@@ -71,7 +71,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent_desktop.sip.echo_delay import EchoDelayLock
+from agent_desktop.sip.echo_delay import EchoDelayLock, move_reference
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320
@@ -365,11 +365,7 @@ class EchoCanceller:
             self._delay_lock = None
             self._log.warning("AEC: echo delay lock off after an error: %r", exc)
             return
-        samples = lock.take_adjustment()
-        if samples > 0:  # the echo came later: the reference waits as long
-            self._fifo[0:0] = bytes(2 * samples)
-        elif samples < 0:  # earlier: give back delay the lock added (the fifo holds it)
-            del self._fifo[: -2 * samples]
+        move_reference(self._fifo, lock.take_adjustment())
 
     def _fall_back(self, reason: str) -> None:
         self._backend = None

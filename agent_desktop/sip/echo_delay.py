@@ -51,6 +51,16 @@ _MIN_FAR_POWER = (32768.0 * 10 ** (-50 / 20)) ** 2
 _LOG = logging.getLogger(__name__)
 
 
+def move_reference(queue: bytearray, samples: int) -> None:
+    """Apply an adjustment of :class:`EchoDelayLock` to the reference bytes queued for the
+    canceller (s16le): positive delays the reference (silence in front of the queue),
+    negative takes back delay the lock added before (the queue holds it)."""
+    if samples > 0:
+        queue[0:0] = bytes(2 * samples)
+    elif samples < 0:
+        del queue[: -2 * samples]
+
+
 class EchoDelayLock:
     """Measures the echo lag and says how much to move the reference to keep it constant.
 

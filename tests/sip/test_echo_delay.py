@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent_desktop.sip.aec import FRAME_SAMPLES, EchoCanceller
-from agent_desktop.sip.echo_delay import SAMPLE_RATE, EchoDelayLock
+from agent_desktop.sip.echo_delay import SAMPLE_RATE, EchoDelayLock, move_reference
 from tests.sip.test_aec import _speechlike
 
 RATE = SAMPLE_RATE
@@ -82,10 +82,7 @@ def _feed(
             del fifo[: 2 * FRAME_SAMPLES]
         lock.feed(mic[i : i + FRAME_SAMPLES].tobytes(), far)
         samples = lock.take_adjustment()
-        if samples > 0:
-            fifo[0:0] = bytes(2 * samples)
-        elif samples < 0:
-            del fifo[: -2 * samples]
+        move_reference(fifo, samples)
         if samples:
             moves.append((round(i / RATE, 2), samples))
     return moves

@@ -13,10 +13,8 @@ pulseaudio-utils for pactl/pacat/parec, sox).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -120,30 +118,12 @@ class PipeWireServer(PulseServer):
                 raise PulseError(f"PipeWire: {what}: {self.log_tail()}")
             time.sleep(0.02)
 
-    def stop(self) -> None:
-        for client in [*self.feeders, *self.keepalive.values()]:
-            _end(client)
-        self.feeders.clear()
-        self.keepalive.clear()
-        self.proc = None
+    def _end_server(self) -> None:
+        self.proc = None  # the last of the daemons, ended with them
         for daemon in reversed(self.daemons):
-            _end_group(daemon)
+            _end(daemon, group=True)
         self.daemons.clear()
-        super().stop()  # the temporary folder
 
 
 def _exists(path: Path | None) -> Callable[[], bool]:
     return lambda: path is None or path.exists()
-
-
-def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the daemon's whole process group (its own session), then SIGKILL."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

@@ -201,12 +201,16 @@ class PulseServer:
             _end(proc)
         self.feeders.clear()
         self.keepalive.clear()
-        if self.proc is not None:
-            _end(self.proc)
-            self.proc = None
+        self._end_server()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def _end_server(self) -> None:
+        """After its clients: the sound server itself."""
+        if self.proc is not None:
+            _end(self.proc)
+            self.proc = None
 
     def __enter__(self) -> PulseServer:
         return self.start()
@@ -342,14 +346,23 @@ class PulseServer:
         return Recorder(self.client_env(), f"{sink}.monitor")
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+def _end(proc: subprocess.Popen[bytes], *, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after 3 s; `group`: to the process's whole group (a daemon
+    started with start_new_session, and what it started)."""
+
+    def send(sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
+    if proc.poll() is None:
+        send(signal.SIGTERM)
         try:
             proc.wait(3)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            send(signal.SIGKILL)
             proc.wait()
 
 
