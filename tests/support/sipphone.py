@@ -402,6 +402,7 @@ def _child_main(argv: list[str] | None = None) -> int:
         log.warning("ByteVector data pointer not readable; using bytes(vec)")
 
     silence = pj.ByteVector(bytes(FRAME_BYTES))
+    _KEPT_PORTS: list[Any] = []  # see attach_audio
 
     class TestPort(pj.AudioMediaPort):  # type: ignore[misc]
         """Receives a call's audio into a locked list, sends a looped tone or silence.
@@ -661,6 +662,14 @@ def _child_main(argv: list[str] | None = None) -> int:
                     fmt = pj.MediaFormatAudio()
                     fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
                     port.createPort(f"test{len(self.ports_all)}", fmt)
+                    # Never destroyed, as agent_desktop.sip.audio.keep_for_process does for
+                    # the app's port (this process stays free of the app's Qt imports):
+                    # pjmedia removes a conference port on a later clock tick, and a port
+                    # freed 5 ticks after stopTransmit still crashed 1 run in 6 there; this
+                    # phone once exited with SIGSEGV right after its last un-REGISTER in CI.
+                    with contextlib.suppress(AttributeError):
+                        port.__disown__()
+                    _KEPT_PORTS.append(port)
                     self.ports_all.append(port)
                 port.bind(call.cid)
                 call.port = port
