@@ -255,6 +255,7 @@ class AgentApp(QObject):
         self.heartbeat: Heartbeat | None = None
         self.stream: EventStream | None = None
         self.account: Any = None
+        self._followed: Any = None  # the account whose registration the state machine follows
         self.last_form: LoginForm | None = None
         self._quitting = False
         self._finished = False
@@ -617,6 +618,7 @@ class AgentApp(QObject):
         registrar = self._registrar or default_registrar(self.client.base_url
                                                          if self.client else "")
         if self.account is not None and self.account.settings.username == device.sip.username:
+            self._follow_registration(self.account)  # e.g. registered before the login
             self.account.register()
             return
         self._remove_account()
@@ -628,8 +630,21 @@ class AgentApp(QObject):
             log.warning("SIP account: %s", exc)
             self.machine.sip_registration("failed", str(exc))
             return
-        self.account.registration_changed.connect(self._on_registration)
+        self._follow_registration(self.account)
         self._on_registration(self.account.state, self.account.code, self.account.reason)
+
+    def _follow_registration(self, account: Any) -> None:
+        if self._followed is not account:
+            self._unfollow_registration()
+            account.registration_changed.connect(self._on_registration)
+            self._followed = account
+
+    def _unfollow_registration(self) -> None:
+        """A removed account unregisters in the background (SipEngine.remove_account): its
+        last states are not this seat's any more."""
+        if self._followed is not None:
+            self._followed.registration_changed.disconnect(self._on_registration)
+            self._followed = None
 
     def _with_transport(self, settings: Any) -> Any:
         """The account settings with IT's SIP transport, if any."""
@@ -669,6 +684,7 @@ class AgentApp(QObject):
             QTimer.singleShot(0, self, lambda: self.handle_request({"dial": number}))
 
     def _remove_account(self) -> None:
+        self._unfollow_registration()
         if self.account is not None and self.engine is not None:
             try:
                 self.engine.remove_account(self.account)

@@ -258,6 +258,8 @@ class Account(QObject):
     def unregister(self) -> None:
         if self._pj is None:
             return
+        if self._unregistering and self.state is RegistrationState.UNREGISTERING:
+            return  # its answer is awaited (pjsua no longer calls the account active)
         self._unregistering = True
         self._stop_probing()
         active = self._reg_active()

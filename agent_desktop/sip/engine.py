@@ -19,6 +19,10 @@ account also requires TLS signalling for it): MANDATORY negotiated AES_CM_128_HM
 with Asterisk's `media_encryption = sdes`; against an endpoint without SRTP the call is
 refused with 488 Not Acceptable Here.
 
+`remove_account()` never waits on the GUI thread: the poll timer waits for the PBX's answers
+(REGISTER in flight, then the un-REGISTER) and `account_removed` says when the account is
+gone; the same device added again meanwhile registers after that.
+
 Shutdown is staged, explicit and idempotent (`shutdown()`), never from `__del__`/`atexit`:
 hang up all + bounded wait, unregister + bounded wait, `Account.shutdown()`, drop every
 reference + `gc.collect()`, stop the poll timer, `libDestroy(PJSUA_DESTROY_NO_NETWORK)`.
@@ -170,6 +174,16 @@ def system_ca_file() -> str:
     return str(certifi.where())
 
 
+@dataclass(eq=False)
+class _Retirement:
+    """An account on its way out (`SipEngine.remove_account`), advanced by the poll timer."""
+
+    account: Account
+    deadline: float  # for the current wait: the REGISTER's answer, then the un-REGISTER's
+    unregistering: bool = False
+    successors: list[Account] = dataclasses.field(default_factory=list)  # same device, waiting
+
+
 class EngineState(enum.Enum):
     NEW = "new"
     RUNNING = "running"
@@ -193,9 +207,9 @@ class EngineConfig:
     prefer_g711: bool = True
     hangup_wait_s: float = 3.0
     unregister_wait_s: float = 2.0
-    # For the answer to a REGISTER still in flight before unregistering (remove_account runs
-    # on the GUI thread: a PBX that does not answer must not hold it long; a reachable one
-    # answers in milliseconds, 3 ms measured here).
+    # For the answer to a REGISTER still in flight before unregistering (a removed account's
+    # binding, or the shutdown, waits this long for a PBX that does not answer; a reachable
+    # one answers in milliseconds, 3 ms measured here).
     register_answer_wait_s: float = 0.5
 
 
@@ -223,6 +237,7 @@ class SipEngine(QObject):
     network_changed = Signal()
     tls_state_changed = Signal(object)  # TlsSession: a TLS connection up, refused or down
     shutdown_finished = Signal(dict)  # the shutdown report
+    account_removed = Signal(object)  # Account: unregistered (or given up on) and deleted
 
     def __init__(
         self,
@@ -235,6 +250,7 @@ class SipEngine(QObject):
         self.media_hook: MediaHook = media_hook or NullAudio()
         self.state = EngineState.NEW
         self.accounts: list[Account] = []
+        self._retiring: list[_Retirement] = []  # removed accounts on their way out
         self._calls: dict[str, CallSession] = {}  # strong refs until DISCONNECTED
         self._dying: list[Any] = []  # pjsua2 Calls ended this turn: released next turn
         self._keys = itertools.count(1)
@@ -339,23 +355,75 @@ class SipEngine(QObject):
             raise SipError(f"account {settings.username}: {describe(exc)}") from exc
         self.accounts.append(acc)
         if register:
-            acc.register()
+            previous = self._retiring_device(settings)
+            if previous is None:
+                acc.register()
+            else:
+                # Its un-REGISTER, answered after our REGISTER, would remove the binding we
+                # make (one Contact for both): register once the previous one is gone.
+                log.info("account %s registers once its previous one is removed",
+                         settings.username)  # fmt: skip
+                previous.successors.append(acc)
         return acc
 
+    def _retiring_device(self, settings: AccountSettings) -> _Retirement | None:
+        for retiring in self._retiring:
+            old = retiring.account.settings
+            if (old.username, old.registrar) == (settings.username, settings.registrar):
+                return retiring
+        return None
+
     def remove_account(self, account: Account) -> None:
-        """Unregister (bounded wait) and shut an account down."""
+        """Unregister and shut an account down, without waiting on this (the GUI) thread.
+
+        The account leaves `accounts` at once; the poll timer then waits for the answer to
+        a REGISTER still in flight (at most `register_answer_wait_s`, see
+        `Account._register_in_flight`), sends the un-REGISTER, waits for its answer (at most
+        `unregister_wait_s`: pjsua would else send a second one, refused with PJSIP_EBUSY)
+        and only then deletes the pjsua account; `account_removed` says when. A new account
+        for the same device registers only after that (`add_account`). Called from a
+        pjsua2 callback, the work starts at the next poll."""
         if account not in self.accounts:
             return
-        if not self._in_poll:
-            self._spin(
-                lambda: not account._register_in_flight(), self.config.register_answer_wait_s
-            )
-        account.unregister()
-        if not self._in_poll:
-            self._spin(lambda: not account._unregister_in_flight(), self.config.unregister_wait_s)
-        account._shutdown()
         self.accounts.remove(account)
-        account._release()
+        for retiring in self._retiring:  # not registered yet: it never will be
+            if account in retiring.successors:
+                retiring.successors.remove(account)
+        deadline = time.monotonic() + self.config.register_answer_wait_s
+        self._retiring.append(_Retirement(account, deadline))
+        log.info("removing account %s", account.settings.username)
+        if not self._in_poll:
+            self._advance_retirements()
+
+    def _advance_retirements(self) -> None:
+        now = time.monotonic()
+        for retiring in list(self._retiring):
+            if retiring not in self._retiring:
+                continue  # finished by a slot of account_removed that removed another
+            account = retiring.account
+            if not retiring.unregistering:
+                if account._register_in_flight() and now < retiring.deadline:
+                    continue
+                account.unregister()
+                retiring.unregistering = True
+                retiring.deadline = now + self.config.unregister_wait_s
+            if account._unregister_in_flight() and now < retiring.deadline:
+                continue
+            self._retiring.remove(retiring)
+            answered = not account._unregister_in_flight()
+            account._shutdown()
+            account._release()
+            log.info(
+                "account %s removed%s", account.settings.username,
+                "" if answered else " (the PBX did not answer its un-REGISTER)",
+            )  # fmt: skip
+            for successor in retiring.successors:
+                if successor in self.accounts:
+                    try:
+                        successor.register()
+                    except SipError as exc:
+                        log.warning("account %s: %s", successor.settings.username, exc)
+            self.account_removed.emit(account)
 
     @property
     def calls(self) -> list[CallSession]:
@@ -479,6 +547,8 @@ class SipEngine(QObject):
             log.error("libHandleEvents: %s", describe(exc))
         finally:
             self._in_poll = False
+        if self._retiring:
+            self._advance_retirements()
 
     def _spin(self, done: Callable[[], bool], seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -584,8 +654,10 @@ class SipEngine(QObject):
                 log.warning("hangupAllCalls: %s", describe(exc))
         report["calls_ended"] = self._spin(lambda: not self._calls, self.config.hangup_wait_s)
         report["hangup_s"] = round(time.monotonic() - t0, 3)
-        # 2. unregister (bounded wait), then Account.shutdown()
+        # 2. unregister (bounded wait), then Account.shutdown(); accounts being removed too
         t1 = time.monotonic()
+        self.accounts.extend(r.account for r in self._retiring)
+        self._retiring.clear()
         # A REGISTER still in flight is answered first (see Account._register_in_flight).
         report["registers_answered"] = self._spin(
             lambda: not any(a._register_in_flight() for a in self.accounts),

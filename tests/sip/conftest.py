@@ -28,6 +28,7 @@ from agent_desktop.sip import (
     Transport,
 )
 from pbx.sandbox import AsteriskSandbox
+from tests.pbx_fixtures import discard, new_sandbox
 from tests.support.sipphone import SipPhone
 
 PASSWORD = "demo"
@@ -98,3 +99,14 @@ def far(asterisk: AsteriskSandbox, agent: Account, qtbot: QtBot) -> Iterator[Sip
         spin_until(lambda: not engine.calls, 5)
         phone.close()
         spin_until(lambda: not engine.calls, 2)
+
+
+@pytest.fixture
+def own_pbx(asterisk: AsteriskSandbox) -> Iterator[AsteriskSandbox]:
+    """A second Asterisk we may restart without disturbing the session one."""
+    box = new_sandbox(f"pytest-{os.getpid()}-restart")
+    box.start(example_devices=True, fresh=True)
+    try:
+        yield box
+    finally:
+        discard(box)

@@ -6,7 +6,8 @@ Prints JSON lines on stdout: {"event": ...}; the last one is {"event": "exit", "
 The parent asserts on the exit code (0) and on stderr (no assertion, no traceback).
 Scenarios: registering, ringing_out (8002 does not answer), ringing_in (waits for a call
 from the parent's phone), connected (9000 echo), twice (shutdown() twice), in_callback
-(shutdown from a call_state_changed slot), never_started.
+(shutdown from a call_state_changed slot), removing (shutdown while a removed account's
+un-REGISTER is in flight), never_started.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def main() -> int:
         if state is not RegistrationState.REGISTERED:
             return
         emit("registered")
-        if args.scenario == "ringing_out":
+        if args.scenario == "removing":
+            QTimer.singleShot(0, lambda: (engine.remove_account(acc), quit_now()))
+        elif args.scenario == "ringing_out":
             acc.make_call("8002")
         elif args.scenario in ("connected", "twice", "in_callback"):
             acc.make_call("9000")

@@ -13,28 +13,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from pytestqt.qtbot import QtBot
 
 from agent_desktop.sip import Account, AccountSettings, RegistrationState, SipEngine, Transport
 from pbx.sandbox import AsteriskSandbox
-from tests.pbx_fixtures import discard, new_sandbox
 from tests.sip.conftest import PASSWORD, registrar
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(90)]
-
-
-@pytest.fixture
-def own_pbx(asterisk: AsteriskSandbox) -> Iterator[AsteriskSandbox]:
-    """A second Asterisk we may restart without disturbing the session one."""
-    box = new_sandbox(f"pytest-{os.getpid()}-restart")
-    box.start(example_devices=True, fresh=True)
-    try:
-        yield box
-    finally:
-        discard(box)
 
 
 def in_thread(fn: object) -> threading.Thread:

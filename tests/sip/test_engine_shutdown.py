@@ -51,7 +51,7 @@ def finish(proc: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], str]:
 
 
 @pytest.mark.parametrize(
-    "scenario", ["never_started", "registering", "connected", "twice", "in_callback"]
+    "scenario", ["never_started", "registering", "removing", "connected", "twice", "in_callback"]
 )
 def test_shutdown_scenarios(asterisk: AsteriskSandbox, scenario: str) -> None:
     events, err = finish(start_runner(asterisk, scenario))
@@ -77,6 +77,12 @@ def test_shutdown_scenarios(asterisk: AsteriskSandbox, scenario: str) -> None:
         assert "PJSIP_EBUSY" not in err, err[-3000:]
         contacts = asterisk.rx("pjsip show contacts")  # before the fix: 8001 stayed "Avail"
         assert "8001/sip:" not in contacts, contacts
+    if scenario == "removing":
+        # Shut down while a removed account's un-REGISTER was in flight: the shutdown waits
+        # for that answer instead of sending a second one (PJSIP_EBUSY).
+        assert report["unregistered"] is True
+        assert "PJSIP_EBUSY" not in err, err[-3000:]
+        assert "8001/sip:" not in asterisk.rx("pjsip show contacts")
     if scenario == "twice":
         assert final["reports"][0] == final["reports"][1]
     if scenario == "in_callback":

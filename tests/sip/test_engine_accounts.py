@@ -1,0 +1,143 @@
+"""Removing an account never waits on the GUI thread, and still leaves no binding behind.
+
+`SipEngine.remove_account` used to run pjsua's event loop on the calling (GUI) thread until
+the PBX answered: up to 0.5 s for a REGISTER in flight plus 2 s for the un-REGISTER, with no
+repaint meanwhile. It now returns at once; the poll timer finishes the work and
+`account_removed` says when.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QTimer
+from pytestqt.qtbot import QtBot
+
+from agent_desktop.sip import AccountSettings, RegistrationState, SipEngine, Transport
+from pbx.sandbox import AsteriskSandbox
+from tests.sip.conftest import PASSWORD, registrar
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+# remove_account itself: no network wait, only pjsua's own bookkeeping
+RETURNS_WITHIN_S = 0.05
+# Longest the GUI thread may go without running its event loop during a removal (the old
+# synchronous removal held it 0.5 s, and up to 2.5 s with a PBX that does not answer).
+GUI_GAP_LIMIT_S = 0.25
+
+
+class GapMeter:
+    """The longest time between two turns of the Qt event loop (a 5 ms timer's ticks)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.longest = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.longest
+
+
+@pytest.fixture
+def silent_registrar() -> Iterator[str]:
+    """A UDP port that receives REGISTERs and never answers (a PBX gone mid-request)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def contacts(box: AsteriskSandbox) -> str:
+    return box.rx("pjsip show contacts")
+
+
+def test_removing_a_registered_account_returns_at_once_and_unregisters(
+    qtbot: QtBot, sip_engine: SipEngine, own_pbx: AsteriskSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = AccountSettings("8001", PASSWORD, registrar(own_pbx), transport=Transport.UDP)
+    acc = sip_engine.add_account(settings)
+    qtbot.waitUntil(lambda: acc.state is RegistrationState.REGISTERED, timeout=5000)
+    assert "8001/sip:" in contacts(own_pbx)
+    gaps = GapMeter()
+    with qtbot.waitSignal(sip_engine.account_removed, timeout=3000) as removed:
+        t0 = time.monotonic()
+        sip_engine.remove_account(acc)
+        returned_s = time.monotonic() - t0
+        assert acc not in sip_engine.accounts
+    removed_s = time.monotonic() - t0
+    longest_gap = gaps.stop()
+    print(f"returned in {returned_s * 1000:.1f} ms, removed after {removed_s * 1000:.0f} ms, "
+          f"longest GUI gap {longest_gap * 1000:.0f} ms")  # fmt: skip
+    assert removed.args == [acc]
+    assert returned_s < RETURNS_WITHIN_S
+    assert longest_gap < GUI_GAP_LIMIT_S
+    assert acc.state is RegistrationState.UNREGISTERED
+    assert "8001/sip:" not in contacts(own_pbx)
+    assert "PJSIP_EBUSY" not in caplog.text
+
+
+def test_a_pbx_that_does_not_answer_never_holds_the_gui_thread(
+    qtbot: QtBot, sip_engine: SipEngine, silent_registrar: str
+) -> None:
+    """The REGISTER is never answered: the removal gives up after `register_answer_wait_s`
+    in the background; the event loop runs all along."""
+    acc = sip_engine.add_account(
+        AccountSettings("8001", PASSWORD, silent_registrar, transport=Transport.UDP)
+    )
+    qtbot.wait(100)
+    assert acc.state is RegistrationState.REGISTERING
+    gaps = GapMeter()
+    with qtbot.waitSignal(sip_engine.account_removed, timeout=5000):
+        t0 = time.monotonic()
+        sip_engine.remove_account(acc)
+        returned_s = time.monotonic() - t0
+    removed_s = time.monotonic() - t0
+    longest_gap = gaps.stop()
+    print(f"returned in {returned_s * 1000:.1f} ms, gave up after {removed_s * 1000:.0f} ms, "
+          f"longest GUI gap {longest_gap * 1000:.0f} ms")  # fmt: skip
+    assert returned_s < RETURNS_WITHIN_S
+    assert longest_gap < GUI_GAP_LIMIT_S
+    wait_s = sip_engine.config.register_answer_wait_s
+    assert wait_s - 0.05 <= removed_s < wait_s + sip_engine.config.unregister_wait_s + 0.5
+
+
+def test_the_same_device_added_again_during_the_removal_stays_registered(
+    qtbot: QtBot, sip_engine: SipEngine, own_pbx: AsteriskSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Remove during the first REGISTER, add the same device at once (a login retried): the
+    old account's un-REGISTER goes out only after the PBX answered its REGISTER, and it
+    names the same Contact as the new account's binding. The new account registers once
+    the old one is gone, so its binding is the last word."""
+    caplog.set_level(logging.INFO, logger="agent_desktop.sip")
+    settings = AccountSettings("8001", PASSWORD, registrar(own_pbx), transport=Transport.UDP)
+    old = sip_engine.add_account(settings)
+    assert old.state is RegistrationState.REGISTERING  # its REGISTER is in flight
+    with qtbot.waitSignal(sip_engine.account_removed, timeout=3000):
+        sip_engine.remove_account(old)
+        new = sip_engine.add_account(settings)
+        assert new.state is RegistrationState.UNREGISTERED  # waits for the old one
+    try:
+        qtbot.waitUntil(lambda: new.state is RegistrationState.REGISTERED, timeout=5000)
+        qtbot.wait(1000)  # nothing late from the old account may remove the binding
+        assert new.state is RegistrationState.REGISTERED
+        assert "8001/sip:" in contacts(own_pbx)
+        assert "registers once its previous one is removed" in caplog.text
+        assert "PJSIP_EBUSY" not in caplog.text
+    finally:
+        sip_engine.remove_account(new)
+        qtbot.waitUntil(lambda: not sip_engine._retiring, timeout=4000)
