@@ -161,6 +161,9 @@ class Account(QObject):
         self.last_registered_at: float | None = None
         self._pj: _PjAccount | None = _PjAccount(self)
         self._unregistering = False
+        # Waits for the removal of the previous account of its device (SipEngine.add_account):
+        # a REGISTER now could be undone by that account's un-REGISTER (one Contact for both).
+        self._deferred = False
         self._srtp = (0, 0)  # the engine's SRTP use and secure signalling, for modify()
         self._certificate_backoff = False  # retrying at certificate_retry_s, not retry_interval_s
         # UDP keep-alive probing (see the module docstring)
@@ -245,6 +248,9 @@ class Account(QObject):
         """Send a REGISTER now (also used to re-register on demand)."""
         if self._pj is None:
             raise SipError("account is shut down")
+        if self._deferred:
+            log.info("register %s: after its previous account is removed", self.settings.username)
+            return
         self._unregistering = False
         if self.state is not RegistrationState.REGISTERED:
             self._set_state(RegistrationState.REGISTERING, self.code, self.reason)

@@ -259,6 +259,7 @@ class SipEngine(QObject):
         self._timer.setInterval(self.config.poll_interval_ms)
         self._timer.timeout.connect(self._poll)
         self._in_poll = False
+        self._advancing = False  # in _advance_retirements (its slots must not nest a pass)
         self._shutdown_deferred = False
         self.transport_ports: dict[Transport, int] = {}
         self.shutdown_report: dict[str, Any] = {}
@@ -363,6 +364,7 @@ class SipEngine(QObject):
                 # make (one Contact for both): register once the previous one is gone.
                 log.info("account %s registers once its previous one is removed",
                          settings.username)  # fmt: skip
+                acc._deferred = True  # also when someone calls register() meanwhile
                 previous.successors.append(acc)
         return acc
 
@@ -383,23 +385,31 @@ class SipEngine(QObject):
         and only then deletes the pjsua account; `account_removed` says when. A new account
         for the same device registers only after that (`add_account`). Called from a
         pjsua2 callback, the work starts at the next poll."""
-        if account not in self.accounts:
-            return
+        if account not in self.accounts or self.state is not EngineState.RUNNING:
+            return  # a shutdown under way unregisters it itself
         self.accounts.remove(account)
+        account._deferred = False
         for retiring in self._retiring:  # not registered yet: it never will be
             if account in retiring.successors:
                 retiring.successors.remove(account)
         deadline = time.monotonic() + self.config.register_answer_wait_s
         self._retiring.append(_Retirement(account, deadline))
         log.info("removing account %s", account.settings.username)
-        if not self._in_poll:
+        if not self._in_poll and not self._advancing:
             self._advance_retirements()
 
     def _advance_retirements(self) -> None:
+        # Its signals' slots may call back (remove_account, shutdown): they wait for the
+        # next poll instead of running a nested pass.
+        self._advancing = True
+        try:
+            self._advance_retirements_once()
+        finally:
+            self._advancing = False
+
+    def _advance_retirements_once(self) -> None:
         now = time.monotonic()
         for retiring in list(self._retiring):
-            if retiring not in self._retiring:
-                continue  # finished by a slot of account_removed that removed another
             account = retiring.account
             if not retiring.unregistering:
                 if account._register_in_flight() and now < retiring.deadline:
@@ -419,6 +429,7 @@ class SipEngine(QObject):
             )  # fmt: skip
             for successor in retiring.successors:
                 if successor in self.accounts:
+                    successor._deferred = False
                     try:
                         successor.register()
                     except SipError as exc:
@@ -583,8 +594,9 @@ class SipEngine(QObject):
         session.headers = parse_headers(message)
         session._setup_incoming()
         busy = sum(1 for c in self._calls.values() if c.is_active) > self.config.max_lines
-        if self.state is not EngineState.RUNNING or busy:
-            code = 486 if busy else 503
+        removed = account not in self.accounts  # being removed: not this seat's phone any more
+        if self.state is not EngineState.RUNNING or busy or removed:
+            code = 486 if busy else 480 if removed else 503
             log.info("incoming %s refused with %s", session.caller_id.number, code)
             session.reject(code)
             return
@@ -638,7 +650,7 @@ class SipEngine(QObject):
             return self.shutdown_report
         if self.state is not EngineState.RUNNING:
             return self.shutdown_report
-        if self._in_poll:
+        if self._in_poll or self._advancing:
             if not self._shutdown_deferred:
                 self._shutdown_deferred = True
                 QTimer.singleShot(0, self, self.shutdown)
@@ -699,8 +711,9 @@ class SipEngine(QObject):
         for session in list(self._calls.values()):
             session._terminate(0, "engine shutdown")
         self._calls.clear()
-        for acc in self.accounts:
+        for acc in (*self.accounts, *(r.account for r in self._retiring)):
             acc._release()
+        self._retiring.clear()
 
     def _destroy_lib(self) -> None:
         ep, self._ep = self._ep, None

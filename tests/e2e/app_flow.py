@@ -37,6 +37,7 @@ from agent_desktop.audio_env import apply_low_latency_audio_env
 from agent_desktop.instance import SingleInstance
 from agent_desktop.session.board import Activity
 from agent_desktop.session.state import Availability, Network, Session, Sip
+from agent_desktop.sip import RegistrationState
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard
 from tests.sip.audio_runner import analyse
@@ -341,6 +342,14 @@ def test_self_adapting_agent_registers_this_app_as_the_phone_first(
     assert seat.window._agent is not None
     assert seat.window._agent.device is not None
     assert seat.window._agent.device.number == "8002"
+    # The phone registered before the login stays this seat's phone: the state machine
+    # follows its registration after the login too (it used to stop listening at the login,
+    # so a PBX outage went unnoticed). Its signal, as a PBX restart would send it:
+    account = seat.account
+    account.registration_changed.emit(RegistrationState.FAILED, 503, "Service Unavailable")
+    wait(qtbot, lambda: machine.state.sip is Sip.FAILED)
+    account.registration_changed.emit(RegistrationState.REGISTERED, 200, "OK")
+    wait(qtbot, lambda: machine.state.sip is Sip.REGISTERED)
 
 
 def test_team_admin_listens_and_whispers_on_this_apps_phone(

@@ -24,6 +24,12 @@ from tests.sip.conftest import PASSWORD, registrar
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(90)]
 
 
+def remove_and_wait(qtbot: QtBot, engine: SipEngine, acc: Account) -> None:
+    """Remove the account before its PBX goes away (not in a later test's time)."""
+    with qtbot.waitSignal(engine.account_removed, timeout=4000):
+        engine.remove_account(acc)
+
+
 def in_thread(fn: object) -> threading.Thread:
     t = threading.Thread(target=fn, daemon=True)  # type: ignore[arg-type]
     t.start()
@@ -75,7 +81,7 @@ def test_tcp_reregistered_within_5s_of_asterisk_restart(
         assert steady == 0
         assert delay < 5.0
     finally:
-        sip_engine.remove_account(acc)
+        remove_and_wait(qtbot, sip_engine, acc)
 
 
 def test_udp_reregistered_within_5s_of_asterisk_restart(
@@ -93,7 +99,7 @@ def test_udp_reregistered_within_5s_of_asterisk_restart(
         assert delay < 5.0
         assert acc.pbx_reachable
     finally:
-        sip_engine.remove_account(acc)
+        remove_and_wait(qtbot, sip_engine, acc)
 
 
 def network_change_and_measure(qtbot: QtBot, engine: SipEngine, acc: Account) -> float:
@@ -128,7 +134,7 @@ def test_tcp_reregistered_after_network_change(
         print(f"TCP: re-registered {delay:.2f} s after handleIpChange")
         assert "transport=TCP" in own_pbx.rx("pjsip show contacts")
     finally:
-        sip_engine.remove_account(acc)
+        remove_and_wait(qtbot, sip_engine, acc)
 
 
 # --------------------------------------------------------------------- watch_network()
