@@ -1,6 +1,6 @@
 """Bench: what the audio bridge costs, as ratios from one run.
 
-    .venv/bin/python bench/audio_bridge.py [--seconds 30] [--rounds 3]
+    .venv/bin/python bench/audio_bridge.py [--seconds 60] [--rounds 3]
         [--sound-server pulseaudio|pipewire] [--latency-only]
 
 Starts a PBX sandbox and a private PulseAudio, then in child processes (one pjsua2
@@ -18,6 +18,10 @@ Endpoint each, tests/sip/audio_runner.py):
   and "nobridge", the call with nothing connected (pjmedia then neither decodes nor encodes
   its audio: a floor that no call with audio can reach, kept for comparison with earlier
   results).
+Then the "budget": where the bridge's CPU goes, per thread, against the floor's, with what
+two Python callbacks per 20 ms cost by themselves on pjmedia's clock (bench/pjsua_callbacks.py)
+and what WebRTC AEC3 itself costs; "ratio_floor_of_this_design" is the ratio if the bridge's
+own Python code cost nothing.
 Writes bench/results/audio_bridge.json (audio_bridge_pipewire.json with `--sound-server
 pipewire`: PipeWire 0.3 + pipewire-pulse + WirePlumber, the Debian 12 desktop's sound server,
 which the app reaches through libpulse as it does PulseAudio).
@@ -38,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.pjsua_callbacks import measure as measure_callbacks  # noqa: E402
 from tests.pbx_fixtures import discard, new_sandbox  # noqa: E402
 from tests.sip.audio_runner import run_scenario  # noqa: E402
 from tests.support.pipewire import PipeWireServer  # noqa: E402
@@ -49,7 +54,7 @@ CPU_SCENARIOS = ("tone", "tone-noaec", "nobridge", "nullaudio")
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="20 s calls, 1 round, 3 latency calls")
     ap.add_argument("--sound-server", choices=("pulseaudio", "pipewire"), default="pulseaudio")
@@ -82,6 +87,7 @@ def main() -> int:
                                                  work, timeout=args.seconds + 90))  # fmt: skip
     finally:
         discard(box)
+    callbacks = None if args.latency_only else measure_callbacks(8.0, args.rounds)
     for r in (*lats, *(r for rs in runs.values() for r in rs)):
         if not r.get("ok"):
             print(r.get("error"), r.get("log_tail"), file=sys.stderr)
@@ -152,6 +158,8 @@ def main() -> int:
                 "null_sound": null.get("thread_cpu_s"),
             },
         },
+        "budget": budget(bridge, null, callbacks),
+        "pjsua_callbacks": callbacks,
         "speaker_tone": bridge["speaker"],
         "speaker_tone_no_aec": noaec["speaker"],
     }
@@ -163,6 +171,44 @@ def write_result(out: Path, result: dict[str, Any]) -> int:
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0
+
+
+def budget(
+    bridge: dict[str, Any], null: dict[str, Any], callbacks: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Where the bridge's CPU goes (% of a core, the median rounds), against the floor's."""
+    wall = float(bridge["wall_s"])
+    mine, floor_threads = bridge.get("thread_cpu_s") or {}, null.get("thread_cpu_s") or {}
+
+    def pct(seconds: float) -> float:
+        return round(100 * seconds / wall, 2)
+
+    aec = bridge["stats"].get("aec") or {}
+    aec_pct = round(float(aec.get("mean_process_cpu_us") or 0) * 50 / 1e4, 2)  # 50 frames/s
+    clock_extra = pct(mine.get("clock", 0) - floor_threads.get("clock", 0))
+    qt_pulse = pct(sum(v for k, v in mine.items() if k.startswith("QPulseAudio")))
+    audio_thread = pct(mine.get("audio-io", 0))
+    floor_pct = round(float(null["cpu_pct"]), 2)
+    total = round(float(bridge["cpu_pct"]), 2)
+    callbacks_pct = callbacks["two_empty_callbacks_pct_of_core"] if callbacks else None
+    unavoidable = floor_pct + qt_pulse + aec_pct + (callbacks_pct or 0)
+    return {
+        "unit": "% of a core",
+        "floor_null_sound_call": floor_pct,
+        "bridge_call_aec_on": total,
+        "clock_thread_above_the_floors": clock_extra,
+        "of_which_two_empty_python_callbacks": callbacks_pct,
+        "qt_multimedia_pulseaudio_thread": qt_pulse,
+        "audio_thread": audio_thread,
+        "of_which_webrtc_aec3": aec_pct,
+        "other_threads_above_the_floors": round(
+            total - floor_pct - clock_extra - qt_pulse - audio_thread, 2
+        ),
+        "ratio_floor_of_this_design": round(unavoidable / max(floor_pct, 1e-3), 2),
+        "note": "ratio_floor_of_this_design: (floor + Qt's PulseAudio thread + AEC3 + two "
+        "empty Python callbacks per 20 ms) / floor, i.e. the ratio if the bridge's own "
+        "Python code cost nothing",
+    }
 
 
 def median_run(rounds: list[dict[str, Any]]) -> dict[str, Any]:

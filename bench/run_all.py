@@ -213,6 +213,13 @@ def table() -> str:
         dig(ab, "cpu", "bridge_no_aec_pct_of_core"),
         dig(ab, "cpu", "vs_pjsua2_null_sound_path", "null_sound_pct_of_core"),
         "the same call through pjsua2's null sound device", "≤ 2x", " %")
+    bd = dig(ab, "budget")
+    if bd:
+        rows.append(("audio bridge: CPU ratio, echo canceller on, if the bridge's own Python "
+                     "code cost nothing (this design's floor; see the JSON's budget)",
+                     f"{bd['ratio_floor_of_this_design']}x",
+                     "Qt's PulseAudio thread + WebRTC AEC3 + two empty pjsua2 Python callbacks "
+                     "per 20 ms, over the same floor", "—", "≤ 2x"))
     rows.append(("audio bridge: added speaker latency",
                  f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms "
                  f"(worst call {dig(ab, 'latency', 'speaker_added_ms_worst_call')} ms)",
