@@ -232,6 +232,7 @@ class CallRecord:
         min_rms: float,
     ) -> dict[str, Any]:
         present = absent = gaps = run = longest = 0
+        absent_at: list[float] = []  # where the tone was missing (s after since_ts / the first)
         scores: list[float] = []
         levels: list[float] = []
         first = last = None
@@ -250,6 +251,9 @@ class CallRecord:
                 run = 0
             else:
                 absent += 1
+                if len(absent_at) < 10:
+                    origin = since_ts if since_ts is not None else first
+                    absent_at.append(round(block.ts - origin, 3))
                 if run == 0:
                     gaps += 1
                 run += 1
@@ -266,6 +270,11 @@ class CallRecord:
             "min_score": round(min(scores), 3) if scores else None,
             "mean_score": round(sum(scores) / len(scores), 3) if scores else None,
             "mean_rms": round(sum(levels) / len(levels), 1) if levels else None,
+            "absent_at_s": absent_at,
+            "absent_scores": [
+                round(s, 3) for s, lv in zip(scores, levels, strict=True)
+                if s < min_score or lv < min_rms
+            ][:10],
         }
 
 
