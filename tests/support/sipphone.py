@@ -233,6 +233,7 @@ class CallRecord:
     ) -> dict[str, Any]:
         present = absent = gaps = run = longest = 0
         absent_at: list[float] = []  # where the tone was missing (s after since_ts / the first)
+        absent_scores: list[float] = []
         scores: list[float] = []
         levels: list[float] = []
         first = last = None
@@ -254,6 +255,7 @@ class CallRecord:
                 if len(absent_at) < 10:
                     origin = since_ts if since_ts is not None else first
                     absent_at.append(round(block.ts - origin, 3))
+                    absent_scores.append(round(score, 3))
                 if run == 0:
                     gaps += 1
                 run += 1
@@ -271,10 +273,7 @@ class CallRecord:
             "mean_score": round(sum(scores) / len(scores), 3) if scores else None,
             "mean_rms": round(sum(levels) / len(levels), 1) if levels else None,
             "absent_at_s": absent_at,
-            "absent_scores": [
-                round(s, 3) for s, lv in zip(scores, levels, strict=True)
-                if s < min_score or lv < min_rms
-            ][:10],
+            "absent_scores": absent_scores,
         }
 
 
