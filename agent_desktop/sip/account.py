@@ -161,9 +161,13 @@ class Account(QObject):
         self.last_registered_at: float | None = None
         self._pj: _PjAccount | None = _PjAccount(self)
         self._unregistering = False
-        # Waits for the removal of the previous account of its device (SipEngine.add_account):
-        # a REGISTER now could be undone by that account's un-REGISTER (one Contact for both).
+        # Waits for the removal of the previous account of its device (SipEngine.add_account),
+        # so the PBX sees one binding at a time (one allowed contact, no remove_existing).
         self._deferred = False
+        # This account's own Contact (`;line=`, as desk phones mark their lines): an
+        # un-REGISTER of a removed predecessor that reaches the PBX late (pjsip retransmits it
+        # for up to 32 s after the account is gone) then names another binding than ours.
+        self._line = os.urandom(4).hex()
         self._srtp = (0, 0)  # the engine's SRTP use and secure signalling, for modify()
         self._certificate_backoff = False  # retrying at certificate_retry_s, not retry_interval_s
         # UDP keep-alive probing (see the module docstring)
@@ -201,6 +205,7 @@ class Account(QObject):
         reg.randomRetryIntervalSec = 0
         reg.dropCallsOnFail = False
         reg.unregWaitMsec = 1000
+        acfg.sipConfig.contactUriParams = f";line={self._line}"
         acfg.sipConfig.authCreds.append(
             pj.AuthCredInfo("digest", "*", s.auth_username or s.username, 0, s.password)
         )

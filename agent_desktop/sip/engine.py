@@ -30,6 +30,7 @@ reference + `gc.collect()`, stop the poll timer, `libDestroy(PJSUA_DESTROY_NO_NE
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import gc
@@ -39,7 +40,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -216,6 +217,20 @@ class EngineConfig:
 _SECRET = re.compile(r"^((?:Proxy-)?Authorization:).*$", re.I | re.M)
 _LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 _KEEP: list[Any] = []  # LogWriters live as long as the process (pjlib may log late)
+# Deleting an account whose un-REGISTER went unanswered: pjsua_acc_del un-REGISTERs once more
+# and pjsip refuses that (PJSIP_EBUSY, logged as an error) while the first is retransmitted.
+# Expected then, so it is logged as what it is (GUI thread; pjsua logs synchronously there).
+_busy_expected = False
+
+
+@contextlib.contextmanager
+def _expecting_busy() -> Iterator[None]:
+    global _busy_expected
+    _busy_expected = True
+    try:
+        yield
+    finally:
+        _busy_expected = False
 
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
@@ -224,7 +239,11 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     @guarded
     def write(self, entry: Any) -> None:
         msg = _SECRET.sub(r"\1 <redacted>", str(entry.msg).rstrip())
-        pjlog.log(_LOG_LEVELS.get(int(entry.level), logging.DEBUG), "%s", msg)
+        level = _LOG_LEVELS.get(int(entry.level), logging.DEBUG)
+        if _busy_expected and "PJSIP_EBUSY" in msg:
+            level = logging.INFO
+            msg += " (expected: its un-REGISTER is still unanswered)"
+        pjlog.log(level, "%s", msg)
 
 
 class SipEngine(QObject):
@@ -360,8 +379,10 @@ class SipEngine(QObject):
             if previous is None:
                 acc.register()
             else:
-                # Its un-REGISTER, answered after our REGISTER, would remove the binding we
-                # make (one Contact for both): register once the previous one is gone.
+                # One binding at a time: a PBX that allows one contact per device and does
+                # not replace it (remove_existing=no) refuses ours while the old one stands.
+                # (The two Contacts differ by their `line`, so the old un-REGISTER, however
+                # late, cannot remove ours.)
                 log.info("account %s registers once its previous one is removed",
                          settings.username)  # fmt: skip
                 acc._deferred = True  # also when someone calls register() meanwhile
@@ -421,7 +442,8 @@ class SipEngine(QObject):
                 continue
             self._retiring.remove(retiring)
             answered = not account._unregister_in_flight()
-            account._shutdown()
+            with contextlib.nullcontext() if answered else _expecting_busy():
+                account._shutdown()
             account._release()
             log.info(
                 "account %s removed%s", account.settings.username,

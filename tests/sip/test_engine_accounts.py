@@ -9,7 +9,9 @@ repaint meanwhile. It now returns at once; the poll timer finishes the work and
 from __future__ import annotations
 
 import logging
+import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -60,6 +62,64 @@ def silent_registrar() -> Iterator[str]:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+class HoldingRelay:
+    """A UDP relay in front of the PBX that holds every un-REGISTER (`Expires: 0`) until
+    `release()`: a PBX unreachable while an account is removed, back after pjsua gave up.
+    One client, the engine's UDP transport."""
+
+    def __init__(self, pbx: tuple[str, int]) -> None:
+        self.pbx = pbx
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.client: tuple[str, int] | None = None
+        self.held: list[bytes] = []
+        self.holding = True
+        self.running = True
+        self.thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.front.getsockname()[1]}"
+
+    def _run(self) -> None:
+        while self.running:
+            ready, _, _ = select.select([self.front, self.back], [], [], 0.05)
+            for sock in ready:
+                data, peer = sock.recvfrom(65535)
+                if sock is self.front:
+                    self.client = peer
+                    if self.holding and b"\r\nExpires: 0\r\n" in data:
+                        self.held.append(data)
+                    else:
+                        self.back.sendto(data, self.pbx)
+                elif self.client is not None:
+                    self.front.sendto(data, self.client)
+
+    def release(self) -> None:
+        self.holding = False
+        for data in self.held:
+            self.back.sendto(data, self.pbx)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.front.close()
+        self.back.close()
+
+
+@pytest.fixture
+def relay(own_pbx: AsteriskSandbox) -> Iterator[HoldingRelay]:
+    host, _, port = registrar(own_pbx).rpartition(":")
+    relay = HoldingRelay((host, int(port)))
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 def is_(expected: object) -> Callable[[object], bool]:
@@ -119,9 +179,8 @@ def test_the_same_device_added_again_during_the_removal_stays_registered(
     qtbot: QtBot, sip_engine: SipEngine, own_pbx: AsteriskSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Remove during the first REGISTER, add the same device at once (a login retried): the
-    old account's un-REGISTER goes out only after the PBX answered its REGISTER, and it
-    names the same Contact as the new account's binding. The new account registers once
-    the old one is gone, so its binding is the last word."""
+    old account's un-REGISTER goes out only after the PBX answered its REGISTER. The new
+    account registers once the old one is gone: the PBX sees one binding at a time."""
     caplog.set_level(logging.INFO, logger="agent_desktop.sip")
     settings = AccountSettings("8001", PASSWORD, registrar(own_pbx), transport=Transport.UDP)
     old = sip_engine.add_account(settings)
@@ -167,3 +226,37 @@ def test_a_slot_that_removes_another_account_during_a_removal(
     assert "8002/sip:" not in contacts(own_pbx)
     assert "Traceback" not in caplog.text
     assert "PJSIP_EBUSY" not in caplog.text
+
+
+def test_a_late_unregister_of_a_removed_account_leaves_its_successor_registered(
+    qtbot: QtBot,
+    sip_engine: SipEngine,
+    own_pbx: AsteriskSandbox,
+    relay: HoldingRelay,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The PBX answers no un-REGISTER while the account is removed, so the engine deletes it
+    after `unregister_wait_s`; pjsip still retransmits that un-REGISTER for up to 32 s. The
+    same device's next account registers meanwhile; then the PBX hears the old un-REGISTER.
+    It names the old account's own Contact (each account has its own `line` parameter), so
+    the new binding stays."""
+    settings = AccountSettings("8001", PASSWORD, relay.address, transport=Transport.UDP)
+    old = sip_engine.add_account(settings)
+    qtbot.waitUntil(lambda: old.is_registered, timeout=5000)
+    with qtbot.waitSignal(sip_engine.account_removed, timeout=5000, check_params_cb=is_(old)):
+        sip_engine.remove_account(old)
+    assert relay.held, "the un-REGISTER was not sent"
+    new = sip_engine.add_account(settings)
+    try:
+        qtbot.waitUntil(lambda: new.is_registered, timeout=5000)
+        before = contacts(own_pbx)
+        assert "8001/sip:" in before
+        relay.release()
+        qtbot.wait(500)  # the PBX answers the old un-REGISTER (the relay passes it back)
+        assert "8001/sip:" in contacts(own_pbx), before
+        assert "PJSIP_EBUSY" not in "".join(
+            r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+        )
+    finally:
+        sip_engine.remove_account(new)
+        qtbot.waitUntil(lambda: not sip_engine._retiring, timeout=4000)
