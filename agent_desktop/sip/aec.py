@@ -72,6 +72,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent_desktop.sip.echo_delay import EchoDelayLock, move_reference
+from agent_desktop.sip.pcm import numpy_module
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320
@@ -174,24 +175,8 @@ def preload_backend() -> None:
         pass
 
 
-_numpy: Any = None
-
-
-def _np() -> Any:
-    """numpy, imported at first use (the app imports it off the GUI thread: preload_backend)
-    and kept here: an import statement in a per-frame function passes PySide6's import hook
-    every time. Measured in a call (3 mean squares a frame): 37 us each with the import
-    statement, most of the canceller's own overhead around AEC3."""
-    global _numpy
-    if _numpy is None:
-        import numpy
-
-        _numpy = numpy
-    return _numpy
-
-
 def _mean_square(frame: bytes) -> float:
-    np = _numpy or _np()
+    np = numpy_module()
     samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
     return float(np.dot(samples, samples)) / max(1, int(samples.size))
 

@@ -55,12 +55,14 @@ from agent_desktop.sip.pcm import (
     FRAME_BYTES,
     FRAME_MS,
     RATE,
+    SAMPLE_BYTES,
     SILENCE_FRAME,
     PcmRing,
     ToneGenerator,
     bytes_to_ms,
     level_dbfs,
     ms_to_bytes,
+    shorten,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,12 @@ SPEAKER_MAX_BYTES = ms_to_bytes(120)  # more queued than this: trim (a sink stal
 SPEAKER_TRIM_TO = ms_to_bytes(40)
 SPEAKER_STANDING_MAX = ms_to_bytes(30)  # ring never below this for a window: trim the excess
 STANDING_WINDOW_S = 0.5
+# Below that limit, the ring's lowest level in a window beyond this slack is latency too: it
+# is played away gently, dropping at most one sample in CATCH_UP_RATIO (the far end's voice
+# 2 % faster meanwhile, no click). Under PipeWire the ring stood at 9-17 ms at its lowest
+# all call long (PulseAudio: 5 ms), and a headset's clock drifts against pjmedia's.
+SPEAKER_SLACK = ms_to_bytes(3)
+CATCH_UP_RATIO = 50
 SPEAKER_PREBUFFER = FRAME_BYTES  # after a starvation, wait for one frame before writing
 MIC_RING_BYTES = ms_to_bytes(400)
 MIC_MAX_BYTES = ms_to_bytes(100)  # more waiting than this: trim to keep latency bounded
@@ -200,6 +208,7 @@ class BridgeCounters:
     mic_gaps: int = 0  # frames sent as silence because the microphone had no data
     speaker_underruns: int = 0  # the sink ran dry while a call was attached
     speaker_trimmed_bytes: int = 0
+    speaker_caught_up_bytes: int = 0  # played away by shortening (SPEAKER_SLACK)
     mic_trimmed_bytes: int = 0
     sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
     source_errors: int = 0
@@ -449,6 +458,8 @@ class AudioIO(QObject):
         self._level_acc = bytearray()
         self._win_min = 1 << 30
         self._win_end = 0.0
+        self._catch_up = 0  # bytes of standing latency to play away (SPEAKER_SLACK)
+        self._catch_up_credit = 0.0  # samples that may be dropped by now
 
     # -- commands (queued from the GUI thread)
     @Slot()
@@ -684,9 +695,12 @@ class AudioIO(QObject):
             return
         n = min(free, avail)
         if n <= 0:
+            if avail > 0:
+                self._refill_soon()  # the sink is full: the rest once it has taken some
             return
         self._starving = False
-        data = ring.read(n)
+        drop = self._catch_up_samples(n, avail) if self._catch_up else 0
+        data = shorten(ring.read(n + drop * SAMPLE_BYTES), drop) if drop else ring.read(n)
         written = dev.write(data)
         if 0 <= written < len(data):  # not expected (we asked for bytesFree)
             self.counters.speaker_trimmed_bytes += len(data) - written
@@ -708,25 +722,46 @@ class AudioIO(QObject):
                 del far[: len(far) - AEC_FAR_TRIM_TO]
             if len(self._near) >= FRAME_BYTES and self.counters.calls_attached:
                 self._deliver_mic(self._cancel_echo(b""))  # frames waiting for this reference
-        refill = self.refill
-        if refill is not None:
-            if n < avail:
-                if not refill.isActive():
-                    refill.start()  # the sink took less than was waiting: the rest soon
-            elif refill.isActive():
-                refill.stop()  # all written (e.g. by a microphone read): nothing to refill
+        if ring.available:
+            self._refill_soon()  # the sink took less than was waiting: the rest soon
+        elif self.refill is not None and self.refill.isActive():
+            self.refill.stop()  # all written (e.g. by a microphone read): nothing to refill
         self._bound_standing_latency(ring)
+
+    def _refill_soon(self) -> None:
+        # Without it, audio left waiting (the sink full or short of room) would wait for
+        # the next call frame, 20 ms on: under PipeWire, whose server takes 5.3 ms at a
+        # time from Qt's 20 ms buffer, that buffer then ran dry (pipewire-pulse 1.6 took
+        # 1-4 % less than the call delivered, each shortfall a gap; latency grew to each trim).
+        refill = self.refill
+        if refill is not None and not refill.isActive():
+            refill.start()
+
+    def _catch_up_samples(self, n: int, avail: int) -> int:
+        """How many samples to drop while writing `n` bytes (of `avail` waiting)."""
+        credit = self._catch_up_credit + n / (SAMPLE_BYTES * CATCH_UP_RATIO)
+        drop = min(int(credit), self._catch_up // SAMPLE_BYTES, (avail - n) // SAMPLE_BYTES)
+        self._catch_up_credit = min(credit - max(drop, 0), 4.0)  # no burst after a pause
+        if drop <= 0:
+            return 0
+        self._catch_up -= drop * SAMPLE_BYTES
+        self.counters.speaker_caught_up_bytes += drop * SAMPLE_BYTES
+        return drop
 
     def _bound_standing_latency(self, ring: PcmRing) -> None:
         """What stays in the ring after feeding the sink is pure added latency (e.g. after
-        the sink started late). If it never fell below the limit for a window, drop it."""
+        the sink started late, or behind a sink slower than the call's clock). If it never
+        fell below the limit for a window, drop it; below the limit, play it away gently."""
         left = ring.available
         self._win_min = min(self._win_min, left)
         now = time.monotonic()
         if now >= self._win_end:
+            self._catch_up = 0
             if self._win_end and self._win_min > SPEAKER_STANDING_MAX:
                 excess = self._win_min - FRAME_BYTES // 2
                 self.counters.speaker_trimmed_bytes += ring.trim_to(left - excess)
+            elif self._win_end and self._win_min > SPEAKER_SLACK:
+                self._catch_up = self._win_min - SPEAKER_SLACK
             self._win_min = 1 << 30
             self._win_end = now + STANDING_WINDOW_S
 
@@ -1180,6 +1215,7 @@ class AudioBridge(QObject):
             "speaker_underruns": c.speaker_underruns,
             "mic_gaps": c.mic_gaps,
             "speaker_dropped_bytes": self.speaker_ring.dropped,
+            "speaker_caught_up_ms": round(bytes_to_ms(c.speaker_caught_up_bytes), 1),
             "mic_dropped_bytes": self.mic_ring.dropped,
             "sink_errors": c.sink_errors,
             "source_errors": c.source_errors,

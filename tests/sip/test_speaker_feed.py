@@ -1,0 +1,175 @@
+"""How the audio thread feeds the speaker, against a simulated sound server.
+
+The server here takes what a PipeWire graph takes (5.3 ms at a time) from a Qt sink buffer
+of one 20 ms frame, while the call delivers a frame every 20 ms: the conditions under which
+pipewire-pulse ran Qt's buffer dry (the feed waited for the next frame when the sink was
+full) and the bridge's ring stood at 9-17 ms all call long. A simulated clock drives it
+(`time.monotonic` of the audio module), so no test sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+
+from agent_desktop.sip import audio
+from agent_desktop.sip.audio import (
+    SPEAKER_SLACK,
+    SPEAKER_STANDING_MAX,
+    AudioIO,
+    BridgeCounters,
+)
+from agent_desktop.sip.pcm import (
+    FRAME_BYTES,
+    SAMPLE_BYTES,
+    PcmRing,
+    ToneGenerator,
+    bytes_to_ms,
+    ms_to_bytes,
+    shorten,
+)
+
+QT_BUFFER = FRAME_BYTES
+PULL_BYTES = 172  # what PipeWire's 256-sample quantum at 48 kHz takes at 16 kHz
+
+
+class FakeSinkDevice:
+    """Qt's sink buffer (the QIODevice side); the server drains it with `pull`."""
+
+    def __init__(self) -> None:
+        self.queue = bytearray()
+        self.played = bytearray()
+        self.dry_pulls = 0
+
+    def write(self, data: bytes) -> int:
+        assert len(self.queue) + len(data) <= QT_BUFFER, "wrote more than bytesFree()"
+        self.queue += data
+        return len(data)
+
+    def pull(self, n: int) -> None:
+        if len(self.queue) < n:
+            self.dry_pulls += 1
+        self.played += self.queue[:n]
+        del self.queue[:n]
+
+
+class FakeSink:
+    def __init__(self, dev: FakeSinkDevice) -> None:
+        self.dev = dev
+
+    def bytesFree(self) -> int:  # noqa: N802 (Qt's name)
+        return QT_BUFFER - len(self.dev.queue)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(audio, "time", clock)
+    return clock
+
+
+def speaker_feed(qapp: Any) -> tuple[AudioIO, FakeSinkDevice, QTimer]:
+    ring = PcmRing(audio.SPEAKER_RING_BYTES)
+    io = AudioIO(ring, PcmRing(audio.MIC_RING_BYTES), BridgeCounters())
+    dev = FakeSinkDevice()
+    io.sink = FakeSink(dev)  # type: ignore[assignment]
+    io.sink_dev = dev
+    io._sink_buffer = QT_BUFFER
+    io.aec_enabled = False
+    refill = QTimer(io)  # never started here: the test runs what it would run
+    refill.setSingleShot(True)
+    refill.setInterval(audio.REFILL_MS)
+    io.refill = refill
+    return io, dev, refill
+
+
+def run_call(
+    io: AudioIO, dev: FakeSinkDevice, refill: QTimer, clock: Clock, seconds: float
+) -> list[int]:
+    """A frame every 20 ms into the ring (waking the feed), a pull every 16/3 ms, and the
+    refill timer's run 5 ms after it was started. Returns the ring's level after each
+    feed (what the standing-latency window sees)."""
+    tone = ToneGenerator(440.0, 0.3)
+    frame_at, pull_at, refill_at = clock.now, clock.now, None
+    end = clock.now + seconds
+    levels = []
+    while clock.now < end:
+        due = min(t for t in (frame_at, pull_at, refill_at) if t is not None)
+        clock.now = due
+        if due == pull_at:
+            dev.pull(PULL_BYTES - (2 if round((pull_at - 1000.0) * 187.5) % 3 == 2 else 0))
+            pull_at += 0.016 / 3
+            continue  # the server's pull wakes nobody
+        if due == frame_at:
+            io.speaker_ring.write(tone.next_bytes(FRAME_BYTES))
+            frame_at += 0.020
+        else:
+            refill_at = None
+            refill.stop()
+        io._feed_speaker()
+        levels.append(io.speaker_ring.available)
+        if refill.isActive() and refill_at is None:
+            refill_at = clock.now + audio.REFILL_MS / 1000
+    return levels
+
+
+def test_a_full_sink_is_refilled_before_the_next_frame(qapp: Any, clock: Clock) -> None:
+    """The sink full when a frame arrives: what waits goes in 5 ms later, not 20 ms later
+    with the next frame (by then the server had taken the whole 20 ms buffer: a gap)."""
+    io, dev, refill = speaker_feed(qapp)
+    io.speaker_ring.write(bytes(FRAME_BYTES))
+    io._feed_speaker()
+    assert len(dev.queue) == QT_BUFFER
+    io.speaker_ring.write(bytes(FRAME_BYTES))  # the next frame, the sink still full
+    io._feed_speaker()
+    assert refill.isActive()
+    run_call(io, dev, refill, clock, 5.0)
+    assert dev.dry_pulls == 0
+
+
+def test_standing_latency_below_the_trim_limit_is_played_away_without_a_gap(
+    qapp: Any, clock: Clock
+) -> None:
+    """25 ms standing in the ring (below the 30 ms at which it is cut at once) goes down
+    to the slack within 2 s, by dropping single samples: the tone plays on without a gap or
+    a step, and no frame is lost."""
+    io, dev, refill = speaker_feed(qapp)
+    dev.queue += bytes(QT_BUFFER)  # a sink that started late: its buffer full,
+    io.speaker_ring.write(bytes(ms_to_bytes(25)))  # and 25 ms more waiting
+    levels = run_call(io, dev, refill, clock, 4.0)
+    per_window = len(levels) // 8
+    lowest_first = min(levels[per_window : 2 * per_window])
+    lowest_last = min(levels[-per_window:])
+    assert SPEAKER_SLACK < lowest_first < SPEAKER_STANDING_MAX
+    assert lowest_last <= SPEAKER_SLACK + ms_to_bytes(2), bytes_to_ms(lowest_last)
+    assert io.counters.speaker_trimmed_bytes == 0
+    assert io.speaker_ring.dropped == 0
+    caught_up = io.counters.speaker_caught_up_bytes
+    assert ms_to_bytes(15) < caught_up < ms_to_bytes(25)
+    assert dev.dry_pulls == 0
+    # The tone after the leading silence: no sample-to-sample step beyond a 440 Hz sine's
+    # (a dropped chunk would leave one), and faster by at most 2 % meanwhile.
+    played = np.frombuffer(bytes(dev.played), dtype="<i2").astype(np.int32)
+    tone = played[np.flatnonzero(played)[0] :]
+    steepest = 0.3 * 32767 * 2 * np.pi * 440 / 16000
+    assert np.abs(np.diff(tone)).max() <= steepest * 1.03 + 2
+
+
+@pytest.mark.parametrize("drop", [0, 1, 3])
+def test_shorten_keeps_both_ends_and_drops_samples(drop: int) -> None:
+    data = ToneGenerator(440.0, 0.5).next_bytes(PULL_BYTES)
+    out = shorten(data, drop)
+    assert len(out) == len(data) - drop * SAMPLE_BYTES
+    assert out[:SAMPLE_BYTES] == data[:SAMPLE_BYTES]
+    assert out[-SAMPLE_BYTES:] == data[-SAMPLE_BYTES:]
