@@ -60,7 +60,7 @@ class FakeSink:
     def __init__(self, dev: FakeSinkDevice) -> None:
         self.dev = dev
 
-    def bytesFree(self) -> int:  # noqa: N802 (Qt's name)
+    def bytesFree(self) -> int:
         return QT_BUFFER - len(self.dev.queue)
 
 
