@@ -425,22 +425,29 @@ class AsteriskPbx:
         except AmiError as exc:
             log.warning("queue %s: remove agent id %s: %s", queue, agent_id, exc)
 
-    async def _sync_contacts(self, snap: PbxSnapshot) -> None:
-        seen: set[str] = set()
+    async def _contacts(self) -> list[tuple[str, tuple[str, int]]]:
+        """Every registered contact as (AOR, (host, port))."""
         try:
             contacts = await self.ami.action_list("PJSIPShowContacts")
         except AmiError as exc:
             if "No Contacts found" not in str(exc):
                 raise
             contacts = []  # Asterisk answers an empty list with an error
+        found = []
         for ev in contacts:
             if ev.get("Event") != "ContactList":
                 continue
             host = contact_host(ev.get("Uri", ""))
             aor = ev.get("ObjectName", "").split(";@")[0]
             if host is not None and aor:
-                seen.add(aor)
-                await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
+                found.append((aor, host))
+        return found
+
+    async def _sync_contacts(self, snap: PbxSnapshot) -> None:
+        seen: set[str] = set()
+        for aor, host in await self._contacts():
+            seen.add(aor)
+            await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
         for d in snap.devices:
             if d.kind == DeviceKind.INTERNAL.value and d.number not in seen and d.has_contact:
                 await anyio.to_thread.run_sync(self.center.device_contact, d.number, None)
@@ -461,7 +468,16 @@ class AsteriskPbx:
     async def _ev_ContactStatus(self, ev: Message) -> None:
         aor, status = ev.get("AOR", ""), ev.get("ContactStatus", "")
         if status == "Removed":
-            await anyio.to_thread.run_sync(self.center.device_contact, aor, None)
+            # One of its contacts went; another may stand: a phone that registered again
+            # under a new Contact (the app's accounts each have their own `;line=`) is added
+            # before Asterisk removes the old binding (remove_existing).
+            left = [host for other, host in await self._contacts() if other == aor]
+            if left:
+                await anyio.to_thread.run_sync(
+                    self.center.device_contact, aor, left[0][0], left[0][1]
+                )
+            else:
+                await anyio.to_thread.run_sync(self.center.device_contact, aor, None)
             return
         host = contact_host(ev.get("URI", ""))
         if host is not None and aor:

@@ -167,6 +167,9 @@ class Account(QObject):
         # This account's own Contact (`;line=`, as desk phones mark their lines): an
         # un-REGISTER of a removed predecessor that reaches the PBX late (pjsip retransmits it
         # for up to 32 s after the account is gone) then names another binding than ours.
+        # The price: a PBX that allows one contact and does not replace it (remove_existing=no)
+        # refuses our REGISTER while a predecessor's unanswered binding stands, until it
+        # expires; with remove_existing=yes (the sandbox's, and common) ours replaces it.
         self._line = os.urandom(4).hex()
         self._srtp = (0, 0)  # the engine's SRTP use and secure signalling, for modify()
         self._certificate_backoff = False  # retrying at certificate_retry_s, not retry_interval_s

@@ -120,6 +120,9 @@ AEC_FAR_TRIM_TO = ms_to_bytes(60)
 # is playing; only then is the missing part taken as silence, and the alignment kept as above.
 AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
 AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
+# A stopped or suspended sink reads bytesFree() 0 too: no refills for it (the next frame
+# or the device re-check comes anyway).
+_PLAYING = (QtAudio.State.ActiveState, QtAudio.State.IdleState)
 VERIFY_INTERVAL_MS = 2000  # Linux: unplug emits no Qt signal, so re-check periodically
 
 
@@ -586,6 +589,7 @@ class AudioIO(QObject):
         self.sink_dev = sink.start()
         self._sink_buffer = sink.bufferSize()  # fixed once started; read per frame otherwise
         self._starving = True
+        self._forget_standing()
         self.reset_aec()
         self._update_timer()
         if sink.error() != QtAudio.Error.NoError:
@@ -691,11 +695,12 @@ class AudioIO(QObject):
         if avail > SPEAKER_MAX_BYTES:
             self.counters.speaker_trimmed_bytes += ring.trim_to(SPEAKER_TRIM_TO)
             avail = ring.available
+            self._forget_standing()
         if self._starving and avail < SPEAKER_PREBUFFER:
             return
         n = min(free, avail)
         if n <= 0:
-            if avail > 0:
+            if avail > 0 and sink.state() in _PLAYING:
                 self._refill_soon()  # the sink is full: the rest once it has taken some
             return
         self._starving = False
@@ -737,11 +742,21 @@ class AudioIO(QObject):
         if refill is not None and not refill.isActive():
             refill.start()
 
+    def _forget_standing(self) -> None:
+        """A new sink (or a trim): what the last window measured no longer holds."""
+        self._win_min = 1 << 30
+        self._win_end = 0.0
+        self._catch_up = 0
+        self._catch_up_credit = 0.0
+
     def _catch_up_samples(self, n: int, avail: int) -> int:
         """How many samples to drop while writing `n` bytes (of `avail` waiting)."""
+        if n < 2 * SAMPLE_BYTES:
+            return 0  # shorten() keeps at least two samples
         credit = self._catch_up_credit + n / (SAMPLE_BYTES * CATCH_UP_RATIO)
         drop = min(int(credit), self._catch_up // SAMPLE_BYTES, (avail - n) // SAMPLE_BYTES)
-        self._catch_up_credit = min(credit - max(drop, 0), 4.0)  # no burst after a pause
+        # Credit not spent (nothing more was waiting) is not saved up for one bigger drop.
+        self._catch_up_credit = min(credit - max(drop, 0), 1.0)
         if drop <= 0:
             return 0
         self._catch_up -= drop * SAMPLE_BYTES
@@ -760,6 +775,7 @@ class AudioIO(QObject):
             if self._win_end and self._win_min > SPEAKER_STANDING_MAX:
                 excess = self._win_min - FRAME_BYTES // 2
                 self.counters.speaker_trimmed_bytes += ring.trim_to(left - excess)
+                self._catch_up_credit = 0.0
             elif self._win_end and self._win_min > SPEAKER_SLACK:
                 self._catch_up = self._win_min - SPEAKER_SLACK
             self._win_min = 1 << 30

@@ -703,8 +703,9 @@ class SipEngine(QObject):
             lambda: not any(a._unregister_in_flight() for a in self.accounts),
             self.config.unregister_wait_s,
         )
-        for acc in self.accounts:
-            acc._shutdown()
+        with contextlib.nullcontext() if report["unregistered"] else _expecting_busy():
+            for acc in self.accounts:
+                acc._shutdown()
         report["unregister_s"] = round(time.monotonic() - t1, 3)
         # 3. drop every Call/Account/recorder reference, collect
         t2 = time.monotonic()

@@ -161,6 +161,26 @@ def test_self_adapting_device_is_the_phone_at_the_login_address(calls: CallLab) 
     calls.end(out)
 
 
+def test_a_device_registered_again_under_a_new_contact_keeps_its_contact(
+    calls: CallLab,
+) -> None:
+    """The app registers each account under its own Contact (`;line=`). When the old binding
+    still stands (its un-REGISTER went unanswered), Asterisk adds the new one and removes the
+    old: the server must not take that removal for the device going away. (On this Asterisk
+    22 it passed before the server looked up the remaining contacts too, so the events come
+    in a harmless order here; the lookup makes the server right in either order.)"""
+    calls.agents.register("8002", "demo", calls.registrar, name="old", contact_params=";line=old")
+    server = calls.lab.server
+    eventually(lambda: server.login_raw("1002").status_code == 201, 5,
+               "the server to learn 8002's contact")
+    calls.agents.register("8002", "demo", calls.registrar, name="new", contact_params=";line=new")
+    eventually(lambda: "line=old" not in calls.lab.box.rx("pjsip show contacts"), 5,
+               "Asterisk to remove the old binding")
+    assert "line=new" in calls.lab.box.rx("pjsip show contacts")
+    time.sleep(SETTLE)  # waiting for an outside system's event (ContactStatus Removed)
+    assert server.login_raw("1002").status_code == 201
+
+
 def test_dynamic_device_rings_the_chosen_number_and_refuses_one_in_use(calls: CallLab) -> None:
     calls.register("8003")
     server = calls.lab.server

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
+from PySide6.QtMultimedia import QtAudio
 
 from agent_desktop.sip import audio
 from agent_desktop.sip.audio import (
@@ -33,7 +34,9 @@ from agent_desktop.sip.pcm import (
 )
 
 QT_BUFFER = FRAME_BYTES
-PULL_BYTES = 172  # what PipeWire's 256-sample quantum at 48 kHz takes at 16 kHz
+# What PipeWire's 256-sample quantum at 48 kHz takes at 16 kHz: 85 1/3 samples, i.e.
+# 172, 170, 170 bytes in turn (512 bytes per 16 ms, the call's own pace).
+PULL_PATTERN = (172, 170, 170)
 
 
 class FakeSinkDevice:
@@ -62,6 +65,9 @@ class FakeSink:
 
     def bytesFree(self) -> int:
         return QT_BUFFER - len(self.dev.queue)
+
+    def state(self) -> QtAudio.State:
+        return QtAudio.State.ActiveState
 
 
 class Clock:
@@ -101,19 +107,23 @@ def run_call(
     refill timer's run 5 ms after it was started. Returns the ring's level after each
     feed (what the standing-latency window sees)."""
     tone = ToneGenerator(440.0, 0.3)
-    frame_at, pull_at, refill_at = clock.now, clock.now, None
+    start = clock.now
+    frame_at, pull_at, refill_at = start, start, None
+    pulls = 0
     end = clock.now + seconds
     levels = []
     while clock.now < end:
         due = min(t for t in (frame_at, pull_at, refill_at) if t is not None)
         clock.now = due
         if due == pull_at:
-            dev.pull(PULL_BYTES - (2 if round((pull_at - 1000.0) * 187.5) % 3 == 2 else 0))
-            pull_at += 0.016 / 3
+            dev.pull(PULL_PATTERN[pulls % 3])
+            pulls += 1
+            pull_at = start + pulls * 0.016 / 3
             continue  # the server's pull wakes nobody
         if due == frame_at:
             io.speaker_ring.write(tone.next_bytes(FRAME_BYTES))
-            frame_at += 0.020
+            io.counters.frames_in += 1
+            frame_at = start + io.counters.frames_in * 0.020
         else:
             refill_at = None
             refill.stop()
@@ -168,7 +178,7 @@ def test_standing_latency_below_the_trim_limit_is_played_away_without_a_gap(
 
 @pytest.mark.parametrize("drop", [0, 1, 3])
 def test_shorten_keeps_both_ends_and_drops_samples(drop: int) -> None:
-    data = ToneGenerator(440.0, 0.5).next_bytes(PULL_BYTES)
+    data = ToneGenerator(440.0, 0.5).next_bytes(PULL_PATTERN[0])
     out = shorten(data, drop)
     assert len(out) == len(data) - drop * SAMPLE_BYTES
     assert out[:SAMPLE_BYTES] == data[:SAMPLE_BYTES]

@@ -781,6 +781,8 @@ def _child_main(argv: list[str] | None = None) -> int:
                     )
                 )
             acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+            if msg.get("contact_params"):  # e.g. ";line=abc": one device, two bindings
+                acfg.sipConfig.contactUriParams = str(msg["contact_params"])
             acc = PhoneAccount(self, name, {**msg, "registrar": registrar})
             acc.create(acfg, False)
             self.accounts[name] = acc
