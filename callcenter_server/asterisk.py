@@ -130,6 +130,11 @@ class AsteriskPbx:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[int] = set()
+        # AOR -> its contacts' URIs -> (host, port), from the last sync and the events since:
+        # one of two bindings removed must not read as the device gone (the app registers each
+        # account under its own Contact, `;line=`). Event handlers may not send AMI actions
+        # (the reader awaits them: an action's answer would never be read).
+        self._contact_uris: dict[str, dict[str, tuple[str, int]]] = {}
         self._dirty_all = False
         self._dirty_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
@@ -425,8 +430,8 @@ class AsteriskPbx:
         except AmiError as exc:
             log.warning("queue %s: remove agent id %s: %s", queue, agent_id, exc)
 
-    async def _contacts(self) -> list[tuple[str, tuple[str, int]]]:
-        """Every registered contact as (AOR, (host, port))."""
+    async def _contacts(self) -> list[tuple[str, str, tuple[str, int]]]:
+        """Every registered contact as (AOR, URI, (host, port))."""
         try:
             contacts = await self.ami.action_list("PJSIPShowContacts")
         except AmiError as exc:
@@ -437,17 +442,21 @@ class AsteriskPbx:
         for ev in contacts:
             if ev.get("Event") != "ContactList":
                 continue
-            host = contact_host(ev.get("Uri", ""))
+            uri = ev.get("Uri", "")
+            host = contact_host(uri)
             aor = ev.get("ObjectName", "").split(";@")[0]
             if host is not None and aor:
-                found.append((aor, host))
+                found.append((aor, uri, host))
         return found
 
     async def _sync_contacts(self, snap: PbxSnapshot) -> None:
         seen: set[str] = set()
-        for aor, host in await self._contacts():
+        uris: dict[str, dict[str, tuple[str, int]]] = {}
+        for aor, uri, host in await self._contacts():
             seen.add(aor)
+            uris.setdefault(aor, {})[uri] = host
             await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
+        self._contact_uris = uris
         for d in snap.devices:
             if d.kind == DeviceKind.INTERNAL.value and d.number not in seen and d.has_contact:
                 await anyio.to_thread.run_sync(self.center.device_contact, d.number, None)
@@ -466,21 +475,21 @@ class AsteriskPbx:
             await handler(ev)
 
     async def _ev_ContactStatus(self, ev: Message) -> None:
-        aor, status = ev.get("AOR", ""), ev.get("ContactStatus", "")
+        aor, status, uri = ev.get("AOR", ""), ev.get("ContactStatus", ""), ev.get("URI", "")
+        known = self._contact_uris.setdefault(aor, {})
         if status == "Removed":
-            # One of its contacts went; another may stand: a phone that registered again
-            # under a new Contact (the app's accounts each have their own `;line=`) is added
-            # before Asterisk removes the old binding (remove_existing).
-            left = [host for other, host in await self._contacts() if other == aor]
-            if left:
-                await anyio.to_thread.run_sync(
-                    self.center.device_contact, aor, left[0][0], left[0][1]
-                )
+            # One of its contacts went; another may stand (a phone registered again under a
+            # new Contact: Asterisk adds the new binding, then removes the old).
+            known.pop(uri, None)
+            if known:
+                ip, port = next(reversed(known.values()))
+                await anyio.to_thread.run_sync(self.center.device_contact, aor, ip, port)
             else:
                 await anyio.to_thread.run_sync(self.center.device_contact, aor, None)
             return
-        host = contact_host(ev.get("URI", ""))
+        host = contact_host(uri)
         if host is not None and aor:
+            known[uri] = host
             await anyio.to_thread.run_sync(self.center.device_contact, aor, host[0], host[1])
 
     async def _activity(self, agent_id: int, activity: Activity, *,
