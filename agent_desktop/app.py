@@ -523,6 +523,7 @@ class AgentApp(QObject):
         self.stream.ended.connect(self._session_over)
         self.stream.start()
         if result.agent is None:
+            self._agent_number = ""
             self._open_team_view(client, result)
             return
         self._agent_number = result.agent.number
@@ -1047,10 +1048,14 @@ class AgentApp(QObject):
         if self.team_window is not None:
             self.team_window.on_event(etype, data, event_id)
         self.machine.on_event(etype, data, event_id)
+        # A team admin's stream carries the whole team's agent and call events (the team view
+        # has them above): only this login's agent's ring, pop up or refresh the seat.
+        if not self.machine.is_own_event(etype, data):
+            return
         if etype.startswith("call."):
             self._on_call_event(etype, data)
         if etype.startswith("agent.") and self.window is not None:
-            self.refetch()
+            self.window.refresh()
 
     def refetch(self) -> None:
         if self.window is not None:

@@ -135,6 +135,9 @@ class AgentStateMachine(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._state = AgentState()
+        # This login's agent number ("" without a seat). A team admin's event stream carries
+        # the whole team's agent.* and call.* events: only this agent's change this state.
+        self._agent_number = ""
 
     @property
     def state(self) -> AgentState:
@@ -164,9 +167,22 @@ class AgentStateMachine(QObject):
                         f"login failed: {code}")
 
     def login_succeeded(self, result: LoginResult) -> None:
+        self._agent_number = result.agent.number if result.agent is not None else ""
         base = replace(self._state, network=Network.REACHABLE, network_error="",
                        session=Session.ACTIVE, session_id=result.session.id, ended=None)
+        if result.agent is None:
+            # No seat (a team admin's team view): nothing of an earlier login's agent stays.
+            default = AgentState()
+            base = replace(base, queues=default.queues, availability=default.availability,
+                           call=default.call, checked_in=default.checked_in, pause=None,
+                           forced_checkout=None)
         self.transition(self._with_agent(base, result.agent), f"logged in as {result.role}")
+
+    def is_own_event(self, etype: str, data: dict[str, Any]) -> bool:
+        """Whether an agent.* or call.* event is about this login's agent (other events are
+        not about an agent: False)."""
+        return (etype.startswith(("agent.", "call.")) and bool(self._agent_number)
+                and data.get("agent") == self._agent_number)
 
     def me_refreshed(self, me: Me) -> None:
         self.transition(self._with_agent(self._state, me.agent), "state refetched (/me)")
@@ -205,7 +221,9 @@ class AgentStateMachine(QObject):
 
     def on_event(self, etype: str, data: dict[str, Any], event_id: int) -> None:
         s = self._state
-        if etype in _CALL_EVENTS:
+        if etype.startswith(("agent.", "call.")) and not self.is_own_event(etype, data):
+            log.debug("event %s is about agent %s, not this login's", etype, data.get("agent"))
+        elif etype in _CALL_EVENTS:
             self.transition(replace(s, call=_CALL_EVENTS[etype]), f"{etype} (event {event_id})")
         elif etype in ("agent.checked_in", "agent.checked_out"):
             group = _text(data, "group")

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -274,6 +276,11 @@ class BoardModel(QAbstractTableModel):
     def row_at(self, r: int) -> BoardRow:
         return self.board.rows[self.order[r]]
 
+    def row_of(self, number: str) -> int | None:
+        """The view row showing agent `number` (None: not on the board or filtered out)."""
+        b = self.board.index.get(number)
+        return None if b is None else self._pos.get(b)
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Called for every role of every visible cell on each repaint: leave early.
         if role not in (_DISPLAY, _FOREGROUND, _TOOLTIP, ROW_ROLE):
@@ -392,6 +399,10 @@ class BoardView(QWidget):
         for sig in (model.modelReset, model.layoutChanged):
             sig.connect(self._count)
         model.modelReset.connect(self._fill_groups)
+        # A fresh board (config change, resync) keeps the supervisor's selection by agent.
+        self._kept: list[str] = []
+        model.modelAboutToBeReset.connect(self._keep_selection)
+        model.modelReset.connect(self._restore_selection)
         bar = QHBoxLayout()
         bar.addWidget(self.status_box)
         bar.addWidget(self.group_box)
@@ -421,3 +432,18 @@ class BoardView(QWidget):
     def selected_rows(self) -> list[BoardRow]:
         rows = {i.row() for i in self.table.selectionModel().selectedRows()}
         return [self.model.row_at(r) for r in sorted(rows)]
+
+    def _keep_selection(self) -> None:
+        self._kept = [r.number for r in self.selected_rows()]
+
+    def _restore_selection(self) -> None:
+        kept, self._kept = self._kept, []
+        rows = [r for r in (self.model.row_of(n) for n in kept) if r is not None]
+        if not rows:
+            return
+        model = self.model
+        selection = QItemSelection()
+        for r in rows:
+            selection.select(model.index(r, 0), model.index(r, model.columnCount() - 1))
+        self.table.selectionModel().select(
+            selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)

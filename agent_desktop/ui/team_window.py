@@ -329,6 +329,7 @@ class TeamWindow(QMainWindow):
         selection = self.board_view.table.selectionModel()
         selection.selectionChanged.connect(lambda *_: self._enable())
         self.model.layoutChanged.connect(self._enable)
+        self.model.modelReset.connect(self._enable)  # the selection may be gone with the rows
         self._enable()
 
     # ----------------------------------------------------------------- data

@@ -107,3 +107,12 @@ def test_model_filters_sorts_and_updates_in_place(qtbot: QtBot, board: Board) ->
     assert [r.number for r in view.selected_rows()] == ["1003"]  # the selection followed
     with qtbot.waitSignal(model.refetch_needed, timeout=1000):
         model.push("resync", {}, 0)
+
+    # A fresh board (the team window loads one after a resync or a config change) keeps the
+    # selection by agent, wherever the agent's row now is; an agent gone leaves none.
+    view.table.selectRow(model.row_of("1004") or 0)
+    model.load(board)
+    assert [r.number for r in view.selected_rows()] == ["1004"]
+    view.search_edit.setText("1002")
+    model.load(board)
+    assert view.selected_rows() == []

@@ -108,6 +108,21 @@ def test_invite_first_waits_for_the_queue(qtbot: QtBot, seat: Seat) -> None:
     assert item.text(1) == "✗ missed"
 
 
+def test_another_agents_ring_is_not_this_seats(qtbot: QtBot, seat: Seat) -> None:
+    """A team admin's stream carries the whole team's calls: the same caller ringing another
+    agent names neither the queue nor the caller of this seat's call."""
+    seat.app._on_event("call.ringing", RING | {"agent": "1002"}, 43)
+    call = FakeCall("5550123")
+    seat.app.on_incoming_call(call)
+    assert seat.opened == []  # still waiting for this agent's own ring event
+    qtbot.waitUntil(lambda: bool(seat.opened), timeout=3000)
+    assert seat.opened == ["https://crm.example/search?phone=5550123&queue="]
+    ring = seat.app.calls[call.key].window
+    assert ring is not None
+    assert ring.queue_label.text() != "Queue: sales"
+    call.reject()
+
+
 def test_no_queue_event_pops_after_a_short_wait(qtbot: QtBot, seat: Seat) -> None:
     call = FakeCall("2002", key="call-9")
     seat.app.on_incoming_call(call)

@@ -87,11 +87,11 @@ def test_chips_and_status_line_say_what_happened(qtbot: QtBot, agent_1004: tuple
     assert machine.state.sip is Sip.FAILED
     assert window.sip_chip.text().startswith("Phone: not registered (no answer from")
     assert not window.call_button.isEnabled()
-    machine.on_event("agent.paused", {"by": "supervisor", "reason": "team meeting",
-                                      "pause_reason": "meeting"}, 90)
+    machine.on_event("agent.paused", {"agent": "1004", "by": "supervisor",
+                                      "reason": "team meeting", "pause_reason": "meeting"}, 90)
     assert window.status_label.text() == "Paused by supervisor: team meeting"
-    machine.on_event("agent.checked_out", {"group": "sales", "by": "supervisor",
-                                           "reason": "too many agents"}, 91)
+    machine.on_event("agent.checked_out", {"agent": "1004", "group": "sales",
+                                           "by": "supervisor", "reason": "too many agents"}, 91)
     assert window.status_label.text() == "Checked out of sales by supervisor: too many agents"
     machine.session_ended("session_expired")
     assert window.status_label.text().startswith("Logged out: timeout")
