@@ -1058,7 +1058,9 @@ class AgentApp(QObject):
             self.window.refresh()
 
     def refetch(self) -> None:
-        if self.window is not None:
+        if self.window is not None and self._agent_number:
+            # Not for a login without a seat: the window (hidden) is an earlier agent's, its
+            # client logged out ("not logged in" would end this login's session).
             self.window.refresh()
         if self.team_window is not None:
             self.team_window.load_board()

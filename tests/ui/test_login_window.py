@@ -159,3 +159,38 @@ def test_bad_answers_in_the_agents_words(qtbot: QtBot, seat: Seat, fake: FakeSer
     assert words in seat.login.error_text
     assert seat.machine.state.session is Session.LOGGED_OUT
     assert seat.app.window is None
+
+
+def test_a_supervisor_after_an_agent_keeps_nothing_of_the_agents_seat(
+        qtbot: QtBot, seat: Seat, server: LiveServer) -> None:
+    """The same app: agent 1001 is logged out by a supervisor, then the supervisor logs in
+    (team view alone). The team's events about 1001 and a resync neither change the
+    supervisor's state nor refresh 1001's (hidden) window, whose client is logged out: its
+    "not logged in" would end the supervisor's session."""
+    seat.fill(server.base_url)
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: seat.app.window is not None and seat.app.window.isVisible(),
+                    timeout=10000)
+    admin = server.login("supervisor", terminal="sv")
+    r = admin.post("/api/v1/teams/demo/agents/1001/logout", json={"reason": "end of shift"})
+    assert r.status_code == 200, r.text
+    qtbot.waitUntil(lambda: seat.machine.state.session is Session.ENDED, timeout=10000)
+    window = seat.app.window
+    assert window is not None
+    refreshed: list[int] = []
+    window.refresh = lambda: refreshed.append(1)  # type: ignore[method-assign]
+
+    seat.login.show()
+    seat.fill(server.base_url, agent="supervisor")
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: seat.app.team_window is not None
+                    and seat.app.team_window.isVisible(), timeout=10000)
+    before = seat.machine.state
+    assert before.session is Session.ACTIVE
+    seat.app._on_event("agent.wrapup_started", {"agent": "1001", "until": "later"}, 90)
+    seat.app._on_event("call.ringing", {"agent": "1001", "caller_id": "555"}, 91)
+    seat.app.refetch()
+    assert refreshed == []
+    assert seat.machine.state == before
+    if seat.app.team_window is not None:
+        seat.app.team_window.close()
