@@ -40,7 +40,7 @@ from agent_desktop.session.state import Availability, Network, Session, Sip
 from agent_desktop.sip import RegistrationState
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard
-from tests.sip.audio_runner import analyse
+from tests.sip.audio_runner import analyse, tone_blocks
 from tests.support.pbx_server import eventually, start_box
 from tests.support.pulse import PulseServer, pulse_fixture  # noqa: F401
 from tests.support.server_proc import ServerProcess
@@ -169,10 +169,22 @@ def tones_cross(qtbot: QtBot, lab: Lab, pulse: PulseServer, out: dict[str, Any],
     rec = pulse.record("speaker")
     start = time.time()
     wait(qtbot, lambda: time.time() - start > seconds + 1.0, int((seconds + 5) * 1000))
-    speaker = analyse(rec.stop(), [CALLER_TONE], settle_s=0.5)
+    recorded = rec.stop()
+    speaker = analyse(recorded, [CALLER_TONE], settle_s=0.5)
+    # For a failure's message: which 20 ms blocks had the tone (one long gap is a stall,
+    # scattered ones a damaged signal).
+    speaker["map"] = "".join("#" if b else "." for b in tone_blocks(recorded, [CALLER_TONE]))
     caller = lab.pstn.tone_check(out["call"], AGENT_TONE, since_ts=start + 1.0,
                                  until_ts=start + 1.0 + seconds)
     return speaker, caller
+
+
+def bridge_report(seat: AgentApp) -> dict[str, Any]:
+    """What the app's audio bridge counted, for a failure's message."""
+    stats = seat.bridge.stats() if seat.bridge is not None else {}
+    keys = ("frames_in", "speaker_underruns", "speaker_dropped_bytes", "speaker_caught_up_ms",
+            "sink_errors", "added_latency_ms")
+    return {k: stats.get(k) for k in keys}
 
 
 def heard(speaker: dict[str, Any], seconds: float) -> bool:
@@ -214,7 +226,7 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     answer_in_ring_window(qtbot, lab, seat, out)
     lab.pstn.send_tone(out["call"], CALLER_TONE)
     speaker, caller = tones_cross(qtbot, lab, pulse, out)
-    assert heard(speaker, 2.0), speaker
+    assert heard(speaker, 2.0), (speaker, bridge_report(seat))
     assert caller["blocks"] >= 55, caller
     assert caller["present"] == caller["blocks"], caller
     qtbot.mouseClick(window.call_panel.hangup_button, Qt.MouseButton.LeftButton)
@@ -261,7 +273,7 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     wait(qtbot, lambda: time.monotonic() - stopped >= SERVER_DOWN_S - 4, 70_000)
     speaker, caller = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
     assert window.call_panel.talking
-    assert heard(speaker, 1.5), speaker
+    assert heard(speaker, 1.5), (speaker, bridge_report(seat))
     assert caller["present"] == caller["blocks"] >= 36, caller
     lab.server.start()
     wait(qtbot, lambda: machine.state.network is Network.REACHABLE, 30_000)
@@ -398,7 +410,8 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         spy_call = seat.engine.calls[-1]
         wait(qtbot, lambda: spy_call.state.value == "confirmed")  # answered by Call-Info
         speaker, _ = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
-        assert heard(speaker, 1.5), speaker  # the caller's tone, on this app's speaker
+        # the caller's tone, on this app's speaker
+        assert heard(speaker, 1.5), (speaker, bridge_report(seat))
         team.stop_spy_button.click()
         wait(qtbot, lambda: not spy_call.is_active)
 
