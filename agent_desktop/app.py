@@ -269,6 +269,12 @@ class AgentApp(QObject):
         self._settings_store = settings_store
         self.settings_dialog: SettingsDialog | None = None
         self.team_window: TeamWindow | None = None
+        # `window` is this login's seat, `team_window` its team view. A login of the other
+        # kind in the same run (an agent, then a team admin without a seat, or back) parks
+        # the earlier one's window here, hidden, to be used again by a login of its kind:
+        # everything that asks "is there a seat?" checks `window`.
+        self._parked_window: MainWindow | None = None
+        self._parked_team_window: TeamWindow | None = None
         self._last_result: LoginResult | None = None
         self._pending_dial = ""
         self.tray: Tray | None = None
@@ -524,12 +530,21 @@ class AgentApp(QObject):
         self.stream.start()
         if result.agent is None:
             self._agent_number = ""
+            if self.window is not None:  # an earlier agent's seat: not this login's
+                self.window.hide()
+                self._parked_window, self.window = self.window, None
             self._open_team_view(client, result)
             return
         self._agent_number = result.agent.number
+        if self.team_window is not None and self.team_window.quits_app:
+            # An earlier team admin's team view (without a seat): not this login's.
+            self.team_window.hide()
+            self._parked_team_window, self.team_window = self.team_window, None
         # SIP first: the REGISTER is on its way while the main window is built (~20 ms).
         self._start_sip(result)
 
+        if self.window is None and self._parked_window is not None:
+            self.window, self._parked_window = self._parked_window, None
         if self.window is None:
             if self._make_window is not None:
                 self.window = self._make_window(self.machine, client)
@@ -586,14 +601,30 @@ class AgentApp(QObject):
 
     def _show_team_window(self, client: ApiClient, result: LoginResult, *, alone: bool) -> None:
         assert result.team is not None
+        for stale in (self.team_window, self._parked_team_window):
+            if stale is not None and stale.team != result.team:  # another team's board
+                stale.hide()
+                stale.deleteLater()  # its requests in flight deliver nowhere
+                if stale is self.team_window:
+                    self.team_window = None
+                else:
+                    self._parked_team_window = None
+        if self.team_window is None and alone and self._parked_team_window is not None:
+            self.team_window, self._parked_team_window = self._parked_team_window, None
         if self.team_window is None:
             from agent_desktop.ui.team_window import TeamWindow
 
             self.team_window = TeamWindow(client, result.team, result.pause_reasons)
-            if alone:  # closing it ends the app; beside a seat it just closes
-                self.team_window.quit_requested.connect(self.request_quit)
         else:
             self.team_window.client = client
+            self.team_window.reasons = result.pause_reasons
+        team = self.team_window
+        if alone != team.quits_app:  # closing it alone ends the app; beside a seat it closes
+            team.quits_app = alone
+            if alone:
+                team.quit_requested.connect(self.request_quit)
+            else:
+                team.quit_requested.disconnect(self.request_quit)
         self.team_window.show()
         self.team_window.raise_()
         self.team_window.load_board()
@@ -1145,7 +1176,8 @@ class AgentApp(QObject):
             except Exception:
                 log.exception("SIP engine shutdown")
         self.account = None
-        for w in (self.window, self.team_window, self.login_window):
+        for w in (self.window, self.team_window, self.login_window, self._parked_window,
+                  self._parked_team_window):
             if w is not None:
                 w.hide()
         self._quit_app()

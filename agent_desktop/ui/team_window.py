@@ -255,6 +255,7 @@ class TeamWindow(QMainWindow):
         self.client = client
         self.team = team
         self.reasons = reasons
+        self.quits_app = False  # the team view alone (no seat): closing it ends the app
         self.setWindowTitle(tr("Team {team} — Agent Desktop").format(team=team))
         self.setObjectName("TeamWindow")
         self.model = BoardModel(parent=self)

@@ -187,10 +187,22 @@ def test_a_supervisor_after_an_agent_keeps_nothing_of_the_agents_seat(
                     and seat.app.team_window.isVisible(), timeout=10000)
     before = seat.machine.state
     assert before.session is Session.ACTIVE
+    # 1001's seat is parked: hidden, and no longer what rings, pops up or comes to the front.
+    assert seat.app.window is None
+    assert not window.isVisible()
     seat.app._on_event("agent.wrapup_started", {"agent": "1001", "until": "later"}, 90)
     seat.app._on_event("call.ringing", {"agent": "1001", "caller_id": "555"}, 91)
     seat.app.refetch()
     assert refreshed == []
     assert seat.machine.state == before
-    if seat.app.team_window is not None:
-        seat.app.team_window.close()
+    team = seat.app.team_window
+    assert team is not None
+
+    # The supervisor's session ends; 1001 logs in again: the same seat, and no team view.
+    seat.app._session_over("session_ended", "")  # as when its stream says so
+    seat.login.show()
+    seat.fill(server.base_url)
+    seat.login.login_button.click()
+    qtbot.waitUntil(lambda: seat.app.window is window and window.isVisible(), timeout=10000)
+    assert seat.app.team_window is None
+    assert not team.isVisible()
