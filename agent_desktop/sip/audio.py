@@ -1194,7 +1194,10 @@ class AudioBridge(QObject):
             self._ring_effect = None
 
     def is_ringing(self) -> bool:
-        return self._ring_effect is not None and self._ring_effect.isPlaying()
+        """A ring was started and not stopped. Not QSoundEffect.isPlaying(): that is False
+        while the ringtone still loads, and a call answered meanwhile (a header's auto-answer,
+        tens of ms) then never stopped a ring that began a moment later and looped on."""
+        return self._ring_effect is not None
 
     def _restart_ringer(self, dev: QAudioDevice, volume: float | None = None) -> None:
         vol = (

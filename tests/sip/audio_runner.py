@@ -818,6 +818,7 @@ def ringer_device(
     run_for(1.5)
     off_a, off_b = len(rec_a.data()), len(rec_b.data())
     bridge.start_ringing()
+    res["is_ringing_at_once"] = bridge.is_ringing()  # its ringtone still loading
     run_for(phase_s)
     res["is_ringing"] = bridge.is_ringing()
     a, b = rec_a.data()[off_a:], rec_b.data()[off_b:]

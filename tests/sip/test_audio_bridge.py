@@ -224,6 +224,8 @@ def test_ringer_on_its_own_device_and_unplugged(
     assert ringing["b_ring"]["present"] == 0, ringing
     assert ringing["b_call"]["present"] >= 150, ringing  # the call plays on, on ringb
     assert res["is_ringing"] is True
+    # Ringing from the request on (a call answered at once stops it before it is heard).
+    assert res["is_ringing_at_once"] is True
 
     assert res["is_ringing_after_stop"] is False
     assert res["stopped"]["a_ring"]["present"] == 0, res["stopped"]
