@@ -800,6 +800,14 @@ class AgentApp(QObject):
         log.info("request: %s", {k: v for k, v in req.items()})
         if "dial" in req:
             number = str(req["dial"])
+            if self.window is None and self.team_window is not None:
+                # A team admin without a seat: the phone is for listen, whisper and barge;
+                # the team view has no call controls to hang up with.
+                self.team_window.show_notice(tr(
+                    "This login has the team view only: calls are made from an agent's "
+                    "seat."))
+                self.show_front()
+                return "refused"
             if self.account is None or self.window is None:
                 self._pending_dial = number  # dialled once the phone is registered
                 self.show_front()

@@ -438,6 +438,10 @@ class TeamWindow(QMainWindow):
         self.spy_bar.hide()
         self._enable()
 
+    def show_notice(self, text: str) -> None:
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(text)
+
     def show_error(self, exc: BaseException) -> None:
         self.status_label.setStyleSheet(f"color: {ink('error')};")
         self.status_label.setText(user_message(exc))

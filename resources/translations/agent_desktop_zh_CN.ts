@@ -4,12 +4,12 @@
 <context>
     <name></name>
     <message>
-        <location filename="../../agent_desktop/app.py" line="+402"/>
+        <location filename="../../agent_desktop/app.py" line="+579"/>
         <source>Logged in.</source>
         <translation>已登录。</translation>
     </message>
     <message>
-        <location line="+45"/>
+        <location line="+63"/>
         <source>no SIP device</source>
         <translation>没有 SIP 话机</translation>
     </message>
@@ -19,7 +19,7 @@
         <translation>SIP 引擎不可用</translation>
     </message>
     <message>
-        <location line="+37"/>
+        <location line="+51"/>
         <source>the phone system&apos;s security certificate is not trusted ({registrar})</source>
         <translation>电话系统的安全证书不受信任（{registrar}）</translation>
     </message>
@@ -34,19 +34,25 @@
         <translation>{why}；正在重试</translation>
     </message>
     <message>
-        <location line="+179"/>
+        <location line="+102"/>
+        <source>This login has the team view only: calls are made from an agent&apos;s seat.</source>
+        <translation>此次登录只有团队视图：请在坐席上拨打电话。</translation>
+    </message>
+    <message>
+        <location line="+97"/>
         <source>Settings could not be saved: {why}</source>
         <translation>无法保存设置：{why}</translation>
     </message>
     <message>
-        <location line="+52"/>
+        <location line="+49"/>
         <location filename="../../agent_desktop/diagnostics.py" line="+289"/>
         <source>Diagnostics saved to {path}</source>
         <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-        <location line="+392"/>
+        <location line="-623"/>
         <source>the SIP engine did not start</source>
+        <extracomment>What a login loads besides the HTTP client (imported on a worker: `load_client_module`). Set once the login&apos;s modules are fully imported. (Not `sys.modules`: a module is listed there from the start of its import, and importing it on the GUI thread then waits for the worker&apos;s import to finish: a 90 ms stall when the click came during the prewarm.) The app&apos;s own process (build_gui) settles its heap; tests that build seats in a shared process do not (freezing would keep their earlier seats&apos; cycles for good).</extracomment>
         <translation>SIP 引擎未能启动</translation>
     </message>
     <message>
@@ -313,7 +319,7 @@
         <translation>所配置的地址</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/settings.py" line="+34"/>
+        <location filename="../../agent_desktop/settings.py" line="+35"/>
         <source>System language</source>
         <translation>系统语言</translation>
     </message>
@@ -618,7 +624,7 @@
     <message>
         <location line="+1"/>
         <location filename="../../agent_desktop/ui/incoming.py" line="-9"/>
-        <location filename="../../agent_desktop/ui/team_board.py" line="+381"/>
+        <location filename="../../agent_desktop/ui/team_board.py" line="+388"/>
         <location filename="../../agent_desktop/ui/team_window.py" line="+162"/>
         <source>Queue</source>
         <translation>队列</translation>
@@ -740,7 +746,7 @@
         <translation>来电：{who}</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/ui/login.py" line="+60"/>
+        <location filename="../../agent_desktop/ui/login.py" line="+65"/>
         <source>Agent Desktop — Log in</source>
         <extracomment>Error codes after which the login needs a phone number (dynamic device mode). Error codes after which this app can register as the phone first (self-adapting mode). Self-adapting agents: this app registers as `device_number` with it before logging in (the server then finds the phone registered from this computer).</extracomment>
         <translation>坐席工作台 — 登录</translation>
@@ -791,12 +797,12 @@
         <translation>记住密码</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+4"/>
         <source>Password storage notice</source>
         <translation>密码存储提示</translation>
     </message>
     <message>
-        <location line="+10"/>
+        <location line="+9"/>
         <source>Login error</source>
         <translation>登录错误</translation>
     </message>
@@ -808,12 +814,12 @@
     <message>
         <location line="+3"/>
         <location line="+1"/>
-        <location line="+96"/>
+        <location line="+108"/>
         <source>Log in</source>
         <translation>登录</translation>
     </message>
     <message>
-        <location line="-91"/>
+        <location line="-103"/>
         <source>&amp;Server:</source>
         <translation>服务器(&amp;S)：</translation>
     </message>
@@ -848,7 +854,7 @@
         <translation>登录呼叫中心</translation>
     </message>
     <message>
-        <location line="+63"/>
+        <location line="+75"/>
         <source>server address</source>
         <translation>服务器地址</translation>
     </message>
@@ -931,7 +937,7 @@
     </message>
     <message>
         <location line="+5"/>
-        <location filename="../../agent_desktop/ui/team_board.py" line="-311"/>
+        <location filename="../../agent_desktop/ui/team_board.py" line="-316"/>
         <location line="+29"/>
         <location filename="../../agent_desktop/ui/team_window.py" line="+1"/>
         <source>Paused</source>
@@ -1109,7 +1115,7 @@
     </message>
     <message>
         <location line="+20"/>
-        <location filename="../../agent_desktop/ui/team_window.py" line="+185"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="+186"/>
         <source>Status</source>
         <translation>状态信息</translation>
     </message>
@@ -1140,7 +1146,7 @@
         <translation>您的来电会在外部电话（{n}）上振铃：无法从这里外呼。</translation>
     </message>
     <message>
-        <location line="+130"/>
+        <location line="+133"/>
         <location line="+80"/>
         <source>The phone is not registered.</source>
         <translation>话机未注册。</translation>
@@ -1615,7 +1621,7 @@
         <translation>终端</translation>
     </message>
     <message>
-        <location line="+176"/>
+        <location line="+181"/>
         <source>none</source>
         <translation>无</translation>
     </message>
@@ -1665,7 +1671,7 @@
         <translation>显示的坐席数</translation>
     </message>
     <message>
-        <location line="+24"/>
+        <location line="+28"/>
         <source>All queues</source>
         <translation>全部队列</translation>
     </message>
@@ -1675,7 +1681,7 @@
         <translation>{shown} / {total}</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/ui/team_window.py" line="-186"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="-187"/>
         <source>Check out of the queues</source>
         <translation>签出队列</translation>
     </message>
@@ -1805,7 +1811,7 @@
         <translation>今日已接听和已放弃的来电中，{s} 秒内接听的比例</translation>
     </message>
     <message>
-        <location line="+22"/>
+        <location line="+23"/>
         <source>Team {team} — Agent Desktop</source>
         <translation>团队 {team} — 坐席工作台</translation>
     </message>
@@ -1900,7 +1906,7 @@
         <translation>停止监听</translation>
     </message>
     <message>
-        <location line="+37"/>
+        <location line="+38"/>
         <source>{n} agents in team {team}.</source>
         <translation>团队 {team} 共有 {n} 个坐席。</translation>
     </message>

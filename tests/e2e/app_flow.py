@@ -364,6 +364,32 @@ def test_self_adapting_agent_registers_this_app_as_the_phone_first(
     wait(qtbot, lambda: machine.state.sip is Sip.REGISTERED)
 
 
+def test_a_second_launch_makes_this_app_dial(qtbot: QtBot, lab: Lab, seat: AgentApp) -> None:
+    """`agent-desktop --dial 8001` while this app runs (agent 1002's seat, registered as
+    8002): it hands the number over and exits; this app calls 8001, whose phone rings."""
+    name = f"agent-desktop-e2e-{os.getpid()}"
+    single = SingleInstance(name)
+    assert single.claim()
+    single.request.connect(seat.handle_request)
+    assert seat.account is not None
+    try:
+        with SipPhone("phone8001") as phone:
+            phone.register("8001", "demo", f"127.0.0.1:{lab.box.sip_port}")
+            second = subprocess.Popen(
+                [sys.executable, "-m", "agent_desktop", "--dial", "8001"],
+                env=dict(os.environ, AGENT_DESKTOP_INSTANCE=name, QT_QPA_PLATFORM="offscreen"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wait(qtbot, lambda: second.poll() is not None, 30_000)
+            assert second.returncode == 0
+            wait(qtbot, lambda: phone.events("incoming"))
+            ring = phone.events("incoming")[0]
+            assert ring["caller_id"]["number"] == "8002"
+            phone.hangup(ring["call"])
+            wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
+    finally:
+        single.close()
+
+
 def test_team_admin_listens_and_whispers_on_this_apps_phone(
         qtbot: QtBot, lab: Lab, seat: AgentApp, pulse: PulseServer) -> None:
     """The supervisor (team view alone, phone 8003 = this app) listens to agent 1001's call:
@@ -393,6 +419,10 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         assert seat.account.settings.username == "8003"
         team = seat.team_window
         assert team is not None
+        # A dial request (a link, a second launch) is not placed: no call controls here.
+        assert seat.handle_request({"dial": "8002"}) == "refused"
+        assert "team view only" in team.status_label.text()
+        assert seat.engine.calls == [] or not any(c.is_active for c in seat.engine.calls)
 
         out = lab.pstn.call("pstn", "7001")
         ring = agent_phone.wait_event("incoming", 10, after=out["ts"], account="8001")
@@ -409,6 +439,11 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         wait(qtbot, lambda: team.spying is not None and len(seat.engine.calls) > calls_before)
         spy_call = seat.engine.calls[-1]
         wait(qtbot, lambda: spy_call.state.value == "confirmed")  # answered by Call-Info
+        # Agent 1001's seat from the first test is parked: the spy call neither rang nor
+        # popped up there (a ring there would mix into the caller's tone on the speaker).
+        assert seat.window is None
+        assert not seat.bridge.is_ringing()
+        assert seat.calls == {}
         speaker, _ = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
         # the caller's tone, on this app's speaker
         assert heard(speaker, 1.5), (speaker, bridge_report(seat))
@@ -430,29 +465,3 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         team.stop_spy_button.click()
         lab.pstn.hangup(out["call"])
         wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
-
-
-def test_a_second_launch_makes_this_app_dial(qtbot: QtBot, lab: Lab, seat: AgentApp) -> None:
-    """`agent-desktop --dial 8002` while this app runs: it hands the number over and exits;
-    this app (registered as 8003) calls 8002, whose phone rings."""
-    name = f"agent-desktop-e2e-{os.getpid()}"
-    single = SingleInstance(name)
-    assert single.claim()
-    single.request.connect(seat.handle_request)
-    assert seat.account is not None
-    try:
-        with SipPhone("phone8002") as phone:
-            phone.register("8002", "demo", f"127.0.0.1:{lab.box.sip_port}")
-            second = subprocess.Popen(
-                [sys.executable, "-m", "agent_desktop", "--dial", "8002"],
-                env=dict(os.environ, AGENT_DESKTOP_INSTANCE=name, QT_QPA_PLATFORM="offscreen"),
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            wait(qtbot, lambda: second.poll() is not None, 30_000)
-            assert second.returncode == 0
-            wait(qtbot, lambda: phone.events("incoming"))
-            ring = phone.events("incoming")[0]
-            assert ring["caller_id"]["number"] == "8003"
-            phone.hangup(ring["call"])
-            wait(qtbot, lambda: not any(c.is_active for c in seat.engine.calls))
-    finally:
-        single.close()
