@@ -169,13 +169,13 @@ class AgentStateMachine(QObject):
     def login_succeeded(self, result: LoginResult) -> None:
         self._agent_number = result.agent.number if result.agent is not None else ""
         base = replace(self._state, network=Network.REACHABLE, network_error="",
-                       session=Session.ACTIVE, session_id=result.session.id, ended=None)
+                       session=Session.ACTIVE, session_id=result.session.id, ended=None,
+                       forced_checkout=None)
         if result.agent is None:
             # No seat (a team admin's team view): nothing of an earlier login's agent stays.
             default = AgentState()
             base = replace(base, queues=default.queues, availability=default.availability,
-                           call=default.call, checked_in=default.checked_in, pause=None,
-                           forced_checkout=None)
+                           call=default.call, checked_in=default.checked_in, pause=None)
         self.transition(self._with_agent(base, result.agent), f"logged in as {result.role}")
 
     def is_own_event(self, etype: str, data: dict[str, Any]) -> bool:

@@ -140,9 +140,15 @@ def test_a_login_without_a_seat_keeps_nothing_of_the_last_agent(
         machine: AgentStateMachine) -> None:
     """The same app logs in next as a team admin without a seat (team view alone): the last
     agent's wrap-up, queues and call are not this login's, nor are that agent's events."""
-    machine.on_event("agent.checked_in", {"agent": ME, "group": "sales", "reason": "checkin"}, 3)
-    machine.on_event("agent.wrapup_started", {"agent": ME, "until": "later"}, 4)
-    machine.on_event("call.ringing", {"agent": ME, "caller_id": "555"}, 5)
+    for event_id, group in ((3, "sales"), (4, "support")):
+        machine.on_event("agent.checked_in", {"agent": ME, "group": group, "reason": "checkin"},
+                         event_id)
+    machine.on_event("agent.checked_out", {"agent": ME, "group": "sales", "reason": "busy",
+                                           "by": "supervisor"}, 5)
+    machine.on_event("agent.wrapup_started", {"agent": ME, "until": "later"}, 6)
+    machine.on_event("call.ringing", {"agent": ME, "caller_id": "555"}, 7)
+    assert machine.state.checked_in == {"support"}
+    assert machine.state.forced_checkout is not None
     machine.session_ended("session_expired")
     admin = dict(LOGIN, agent=None, role="team_admin", team="demo")
     machine.login_succeeded(parse_login(admin))
@@ -150,6 +156,7 @@ def test_a_login_without_a_seat_keeps_nothing_of_the_last_agent(
     assert s.session is Session.ACTIVE
     assert (s.queues, s.checked_in, s.availability, s.call) == (
         Queues.CHECKED_OUT, frozenset(), Availability.READY, Call.IDLE)
-    machine.on_event("agent.wrapup_ended", {"agent": ME, "reason": "timeout"}, 6)
-    machine.on_event("call.answered", {"agent": ME}, 7)
+    assert s.forced_checkout is None
+    machine.on_event("agent.wrapup_ended", {"agent": ME, "reason": "timeout"}, 8)
+    machine.on_event("call.answered", {"agent": ME}, 9)
     assert machine.state == s
