@@ -179,12 +179,13 @@ def tones_cross(qtbot: QtBot, lab: Lab, pulse: PulseServer, out: dict[str, Any],
     return speaker, caller
 
 
-def bridge_report(seat: AgentApp) -> dict[str, Any]:
-    """What the app's audio bridge counted, for a failure's message."""
+def missed_tone(speaker: dict[str, Any], seat: AgentApp) -> str:
+    """A failure's message: the analysis (with the block map) and what the app's audio
+    bridge counted. A string: pytest would shorten a dict to its first items."""
     stats = seat.bridge.stats() if seat.bridge is not None else {}
     keys = ("frames_in", "speaker_underruns", "speaker_dropped_bytes", "speaker_caught_up_ms",
             "sink_errors", "added_latency_ms")
-    return {k: stats.get(k) for k in keys}
+    return f"speaker {speaker}; bridge { {k: stats.get(k) for k in keys} }"
 
 
 def heard(speaker: dict[str, Any], seconds: float) -> bool:
@@ -226,7 +227,7 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     answer_in_ring_window(qtbot, lab, seat, out)
     lab.pstn.send_tone(out["call"], CALLER_TONE)
     speaker, caller = tones_cross(qtbot, lab, pulse, out)
-    assert heard(speaker, 2.0), (speaker, bridge_report(seat))
+    assert heard(speaker, 2.0), missed_tone(speaker, seat)
     assert caller["blocks"] >= 55, caller
     assert caller["present"] == caller["blocks"], caller
     qtbot.mouseClick(window.call_panel.hangup_button, Qt.MouseButton.LeftButton)
@@ -273,7 +274,7 @@ def test_agent_day_end_to_end(qtbot: QtBot, lab: Lab, seat: AgentApp,
     wait(qtbot, lambda: time.monotonic() - stopped >= SERVER_DOWN_S - 4, 70_000)
     speaker, caller = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
     assert window.call_panel.talking
-    assert heard(speaker, 1.5), (speaker, bridge_report(seat))
+    assert heard(speaker, 1.5), missed_tone(speaker, seat)
     assert caller["present"] == caller["blocks"] >= 36, caller
     lab.server.start()
     wait(qtbot, lambda: machine.state.network is Network.REACHABLE, 30_000)
@@ -446,7 +447,7 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         assert seat.calls == {}
         speaker, _ = tones_cross(qtbot, lab, pulse, out, seconds=2.0)
         # the caller's tone, on this app's speaker
-        assert heard(speaker, 1.5), (speaker, bridge_report(seat))
+        assert heard(speaker, 1.5), missed_tone(speaker, seat)
         team.stop_spy_button.click()
         wait(qtbot, lambda: not spy_call.is_active)
 
