@@ -1097,10 +1097,8 @@ class AgentApp(QObject):
             self.window.refresh()
 
     def refetch(self) -> None:
-        if self.window is not None and self._agent_number:
-            # Not for a login without a seat: the window (hidden) is an earlier agent's, its
-            # client logged out ("not logged in" would end this login's session).
-            self.window.refresh()
+        if self.window is not None:  # a login without a seat has none (an earlier one's is
+            self.window.refresh()      # parked: its client's "not logged in" would end ours)
         if self.team_window is not None:
             self.team_window.load_board()
 
