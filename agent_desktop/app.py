@@ -609,7 +609,7 @@ class AgentApp(QObject):
                     self.team_window = None
                 else:
                     self._parked_team_window = None
-        if self.team_window is None and alone and self._parked_team_window is not None:
+        if self.team_window is None and self._parked_team_window is not None:
             self.team_window, self._parked_team_window = self._parked_team_window, None
         if self.team_window is None:
             from agent_desktop.ui.team_window import TeamWindow
