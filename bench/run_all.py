@@ -11,6 +11,8 @@ Runs, one after the other (each writes its own bench/results/<name>.json):
   gui_stall     longest GUI-thread stall with a server answering after 5 s
   team_board    5,000-agent board under 1,000 events/s
   audio_bridge  bridge CPU and added latency vs pjsua2's own path (real Asterisk, PulseAudio)
+  native_softphone  the bridge's call CPU vs baresip's, the same call through the same
+                PulseAudio (the other floor the CPU goal may be set against)
   heartbeat     1,000 sessions heartbeating against the server (SQLite)
   load          1,000 agents on two server instances and PostgreSQL for 10 minutes: state
                 audited, heartbeat p99, expiry of 100 abandoned sessions
@@ -45,6 +47,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name -> (full args, quick
     "gui_stall": ([], ["--quick"]),
     "team_board": ([], ["--quick"]),
     "audio_bridge": ([], ["--quick"]),
+    "native_softphone": ([], ["--seconds", "20", "--rounds", "1"]),
     "heartbeat": ([], ["--sessions", "200", "--seconds", "15"]),
     "load": ([], ["--quick"]),
 }
@@ -224,6 +227,12 @@ def table() -> str:
                  f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms "
                  f"(worst call {dig(ab, 'latency', 'speaker_added_ms_worst_call')} ms)",
                  "pjsua2's own player path", "—", "≤ 40 ms"))
+    ns = load("native_softphone")  # bench/native_softphone.py
+    for kind, words in (("tone", "on"), ("tone-noaec", "off")) if ns else ():
+        add(f"audio bridge: CPU of a call, echo canceller {words}, vs a native softphone "
+            "(% of a core)", dig(ns, "pct_of_core", kind), dig(ns, "pct_of_core", "baresip"),
+            "baresip 1.0, the same call through the same PulseAudio; no echo canceller",
+            "—", " %")
     pw = load("audio_bridge_pipewire")  # bench/audio_bridge.py --sound-server pipewire
     if pw:
         rows.append(("audio bridge: added speaker latency on PipeWire 0.3 (pipewire-pulse)",
