@@ -50,7 +50,7 @@ from PySide6.QtCore import (
 # workers, the HTTP client, the audio bridge) loads when the agent starts typing or logs in
 # (cold start and idle memory at the login window: bench/cold_start.py).
 from agent_desktop import __version__, logs, provisioning
-from agent_desktop.audio_env import apply_low_latency_audio_env
+from agent_desktop.audio_env import apply_low_latency_audio_env, qt_audio_backend
 from agent_desktop.i18n import install_translator
 from agent_desktop.screenpop import PopWhen, ScreenPop, ScreenPopSettings
 from agent_desktop.session import errors as e
@@ -1192,17 +1192,6 @@ class AgentApp(QObject):
 # --------------------------------------------------------------------------- self-test
 
 
-def audio_backend() -> str:
-    import ctypes.util
-
-    if sys.platform.startswith("linux"):
-        forced = os.environ.get("QT_AUDIO_BACKEND")
-        if forced:
-            return forced
-        return "pipewire" if ctypes.util.find_library("pipewire-0.3") else "pulseaudio"
-    return {"win32": "wasapi", "darwin": "coreaudio"}.get(sys.platform, "unknown")
-
-
 def loaded_libcrypto() -> list[str]:
     """The OpenSSL libcrypto files this process has loaded (Linux; [] elsewhere): pjsua2 needs
     its own for SHA-256 digest auth (design note pjsua2-qt.md, "The wheels")."""
@@ -1246,7 +1235,7 @@ def self_test() -> tuple[dict[str, Any], bool]:
         ins = [d.description() for d in QMediaDevices.audioInputs()]
         default_out = QMediaDevices.defaultAudioOutput().description()
         default_in = QMediaDevices.defaultAudioInput().description()
-        report["audio"] = {"ok": True, "backend": audio_backend(), "outputs": outs,
+        report["audio"] = {"ok": True, "backend": qt_audio_backend(), "outputs": outs,
                            "inputs": ins, "default_output": default_out,
                            "default_input": default_in}
         if not outs or not ins:

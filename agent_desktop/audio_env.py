@@ -8,14 +8,21 @@ fragment size, latency adjustment on): at 20 ms the speaker path adds ~39 ms (th
 refills the sink, see `agent_desktop.sip.audio.REFILL_MS`). PipeWire's client library reads
 `PIPEWIRE_LATENCY` the same way (not measured here: this machine runs PulseAudio).
 
+Which backend Qt Multimedia plays through is not in its API, but in its threads: Qt 6.11 uses its
+native PipeWire backend when it finds libpipewire 1.x and a PipeWire server (threads
+`QAudioContext`, `PWDevMon`), else libpulse (`QPulseAudioEngi`), which also reaches PipeWire
+through pipewire-pulse (PipeWire 0.3.x, Debian 12). `PULSE_LATENCY_MSEC` acts on the latter,
+`PIPEWIRE_LATENCY` on the former.
+
 An administrator's value in the environment wins; the app only fills in what is missing.
 Set it in the composition root before any thread starts (setenv is not thread-safe).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 
 AUDIO_LATENCY_MS = 20
 _RATE = 16_000  # the bridge's rate (agent_desktop.sip.pcm.RATE; this module stays light)
@@ -38,3 +45,38 @@ def apply_low_latency_audio_env(environ: MutableMapping[str, str]) -> dict[str, 
     for key, value in low_latency_audio_env().items():
         effective[key] = environ.setdefault(key, value)
     return effective
+
+
+# Threads Qt Multimedia 6.11 starts once it lists devices or opens a stream.
+_BACKEND_THREADS = (("pipewire", ("QAudioContext", "PWDevMon")), ("pulseaudio", ("QPulseAudio",)))
+
+
+def qt_audio_backend(thread_names: Iterable[str] | None = None) -> str:
+    """The sound backend Qt Multimedia runs on in this process: "pipewire", "pulseaudio",
+    "wasapi" or "coreaudio"; on Linux told by Qt's own threads (`thread_names`: this process's,
+    read from /proc, when None), so call it after Qt listed the devices or opened a stream.
+    Before that (or for another backend): QT_AUDIO_BACKEND if set, else "unknown"."""
+    if sys.platform == "win32":
+        return "wasapi"
+    if sys.platform == "darwin":
+        return "coreaudio"
+    names = list(thread_names) if thread_names is not None else _thread_names()
+    for backend, prefixes in _BACKEND_THREADS:
+        if any(name.startswith(prefixes) for name in names):
+            return backend
+    return os.environ.get("QT_AUDIO_BACKEND") or "unknown"
+
+
+def _thread_names() -> list[str]:
+    names = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as fh:
+                names.append(fh.read().strip())
+        except OSError:
+            continue  # the thread ended meanwhile
+    return names

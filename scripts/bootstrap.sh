@@ -37,6 +37,12 @@ if ((${#need_apt[@]})); then
   # Debian starts a system cluster on install; the tests run their own, private one.
 fi
 
+# PipeWire 1.x in a private prefix: the audio tests on Qt's native PipeWire backend
+# (tests/sip/test_audio_pipewire.py).
+if [ "$(id -u)" -eq 0 ]; then
+  "$ROOT_DIR/scripts/pipewire1.sh"
+fi
+
 # pjsua2 wheels exist for CPython 3.11 and 3.12 only.
 pick_python() {
   for candidate in python3.12 python3.11 python3; do

@@ -36,3 +36,13 @@ def test_other_systems_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     environ: dict[str, str] = {}
     assert audio_env.apply_low_latency_audio_env(environ) == {}
     assert environ == {}
+
+
+@pytest.mark.usefixtures("on_linux")
+def test_the_qt_backend_is_told_by_its_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QT_AUDIO_BACKEND", raising=False)
+    assert audio_env.qt_audio_backend(["python", "QAudioContext", "PWDevMon"]) == "pipewire"
+    assert audio_env.qt_audio_backend(["python", "QPulseAudioEngi"]) == "pulseaudio"
+    assert audio_env.qt_audio_backend(["python"]) == "unknown"  # Qt Multimedia not started yet
+    monkeypatch.setenv("QT_AUDIO_BACKEND", "alsa")
+    assert audio_env.qt_audio_backend(["python"]) == "alsa"

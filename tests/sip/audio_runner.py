@@ -44,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent_desktop.audio_env import apply_low_latency_audio_env
+from agent_desktop.audio_env import apply_low_latency_audio_env, qt_audio_backend
 from tests.support.pulse import HARNESS_THREADS, name_this_thread, tool_env
 
 log = logging.getLogger("audio_runner")
@@ -186,13 +186,13 @@ def measure_latency(
     speaker path adds (upper bound: parec's own latency is included)."""
     import threading
 
-    from tests.support.pulse import PACAT_FORMAT, Recorder
+    from tests.support.pulse import PACAT_ARGS, Recorder
 
     burst = array(
         "h", (round(9000 * math.sin(2 * math.pi * 440 * i / RATE)) for i in range(RATE // 5))
     )
     cycle = burst.tobytes() + bytes(2 * RATE * 4 // 5)
-    feed = subprocess.Popen(["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+    feed = subprocess.Popen(["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_ARGS],
                             stdin=subprocess.PIPE, env=env)  # fmt: skip
     holder.setdefault("procs", []).append(feed)
 
@@ -468,7 +468,7 @@ def mute_scenario(sip_port: int) -> dict[str, Any]:
 
     from agent_desktop.sip import AccountSettings, EngineConfig, SipEngine, Transport
     from agent_desktop.sip.audio import AudioBridge
-    from tests.support.pulse import PACAT_FORMAT, Recorder
+    from tests.support.pulse import PACAT_ARGS, Recorder
     from tests.support.sipphone import SipPhone
 
     registrar = f"127.0.0.1:{sip_port}"
@@ -498,7 +498,7 @@ def mute_scenario(sip_port: int) -> dict[str, Any]:
          "-c", "1", "-", "synth", "sine", "440", "vol", "0.3"],
         stdout=subprocess.PIPE, env=env)  # fmt: skip
     pacat = subprocess.Popen(
-        ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+        ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_ARGS],
         stdin=sox.stdout, env=env)  # fmt: skip
     assert sox.stdout is not None
     sox.stdout.close()
@@ -554,6 +554,7 @@ def mute_scenario(sip_port: int) -> dict[str, Any]:
             result[name]["speaker_1k"] = speaker_blocks(since + 0.3, until - 0.3)
         result["muted_flag"] = call.muted
         result["stats"] = bridge.stats()
+        result["qt_audio_backend"] = qt_audio_backend()
         call.hangup()
         wait(lambda: not engine.calls, 5)
         result["ok"] = True
@@ -602,10 +603,10 @@ class VirtualDevices:
         self.modules.setdefault(name, []).append(int(self.pactl("load-module", *args).strip()))
 
     def _keep_alive(self, name: str, sink: str) -> None:
-        from tests.support.pulse import PACAT_FORMAT
+        from tests.support.pulse import PACAT_ARGS
 
         self.procs.setdefault(name, []).append(subprocess.Popen(
-            ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_FORMAT],
+            ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_ARGS],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env))  # fmt: skip
 
     def add_sink(self, name: str, description: str) -> None:
@@ -614,7 +615,7 @@ class VirtualDevices:
         self._keep_alive(name, name)
 
     def add_mic(self, name: str, description: str, freq: float) -> None:
-        from tests.support.pulse import PACAT_FORMAT
+        from tests.support.pulse import PACAT_ARGS
 
         feed = f"{name}feed"
         self._load(name, "module-null-sink", f"sink_name={feed}",
@@ -627,7 +628,7 @@ class VirtualDevices:
              "-c", "1", "-", "synth", "sine", str(freq), "vol", "0.3"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)  # fmt: skip
         pacat = subprocess.Popen(
-            ["pacat", "-p", "-d", feed, "--latency-msec=100", *PACAT_FORMAT],
+            ["pacat", "-p", "-d", feed, "--latency-msec=100", *PACAT_ARGS],
             stdin=sox.stdout, stderr=subprocess.DEVNULL, env=self.env)  # fmt: skip
         assert sox.stdout is not None
         sox.stdout.close()
@@ -899,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     import pjsua2 as pj
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-    from tests.support.pulse import PACAT_FORMAT, Recorder
+    from tests.support.pulse import PACAT_ARGS, Recorder
 
     app = QCoreApplication([])
     app.setApplicationName("audio-runner")
@@ -1028,7 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
              "-c", "1", "-", "synth", "sine", str(freq), "vol", str(amplitude)],
             stdout=subprocess.PIPE, env=env)  # fmt: skip
         pacat = subprocess.Popen(
-            ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_FORMAT],
+            ["pacat", "-p", "-d", "micfeed", "--latency-msec=100", *PACAT_ARGS],
             stdin=sox.stdout, env=env)  # fmt: skip
         assert sox.stdout is not None
         sox.stdout.close()
@@ -1146,6 +1147,7 @@ def main(argv: list[str] | None = None) -> int:
         if bridge is not None:
             result["stats"] = bridge.stats()
             result["actives"] = actives[-3:]
+        result["qt_audio_backend"] = qt_audio_backend()
         result["ok"] = True
     except Exception as exc:
         log.exception("scenario failed")

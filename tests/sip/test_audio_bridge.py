@@ -36,6 +36,8 @@ def _run(
     result = run_scenario(asterisk.sip_port, scenario, seconds, pulse.env, tmp)
     assert result.get("ok"), f"{scenario} failed: {result.get('error')}\n{result['log_tail']}"
     assert result["exit_code"] == 0, result["log_tail"]
+    if scenario not in ("nobridge", "nullaudio"):  # those open no Qt audio at all
+        assert result["qt_audio_backend"] == pulse.qt_backend, result["qt_audio_backend"]
     return result
 
 

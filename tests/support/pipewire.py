@@ -9,6 +9,11 @@ module-remap-source), as PulseServer's script makes them.
 
 Debian packages: pipewire pipewire-pulse wireplumber dbus-daemon (plus PulseServer's:
 pulseaudio-utils for pactl/pacat/parec, sox).
+
+PipeWire 1.x (`PipeWireServer(prefix=pipewire1_prefix())`): the daemons run from the prefix
+that scripts/pipewire1.sh unpacks (bookworm-backports), and `env` gives clients its
+libpipewire: Qt Multimedia 6.11 then plays through its native PipeWire backend, as on the
+desktops that run PipeWire 1.x (it does not use 0.3.65's, and talks to pipewire-pulse then).
 """
 
 from __future__ import annotations
@@ -22,21 +27,55 @@ from pathlib import Path
 
 from tests.support.pulse import PulseError, PulseServer, _end
 
+PIPEWIRE1_DEFAULT_PREFIX = Path("/var/cache/agent-desktop/pipewire-1")
+_LIB = "usr/lib/x86_64-linux-gnu"
+
 PIPEWIRE_TOOLS = (
     "dbus-daemon", "pipewire", "pipewire-pulse", "wireplumber", "pactl", "pacat", "parec", "sox",
 )  # fmt: skip
 
 
-def missing_pipewire_tools() -> list[str]:
-    return [t for t in PIPEWIRE_TOOLS if shutil.which(t) is None]
+def missing_pipewire_tools(prefix: Path | None = None) -> list[str]:
+    if prefix is None:
+        return [t for t in PIPEWIRE_TOOLS if shutil.which(t) is None]
+    ours = ("pipewire", "pipewire-pulse", "wireplumber")
+    missing = [t for t in ours if not (prefix / "usr/bin" / t).exists()]
+    return missing + [t for t in PIPEWIRE_TOOLS if t not in ours and shutil.which(t) is None]
+
+
+def pipewire1_prefix() -> Path:
+    """Where scripts/pipewire1.sh unpacked PipeWire 1.x (AGENT_DESKTOP_PIPEWIRE1 overrides)."""
+    return Path(os.environ.get("AGENT_DESKTOP_PIPEWIRE1") or PIPEWIRE1_DEFAULT_PREFIX)
+
+
+def prefix_env(prefix: Path) -> dict[str, str]:
+    """What a daemon or client needs to run PipeWire from `prefix` instead of the system's:
+    its libraries first, its modules, SPA plugins and configuration."""
+    lib = prefix / _LIB
+    search = [str(lib), *filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":"))]
+    return {
+        "LD_LIBRARY_PATH": ":".join(dict.fromkeys(search)),
+        "SPA_PLUGIN_DIR": str(lib / "spa-0.2"),
+        "SPA_DATA_DIR": str(prefix / "usr/share/spa-0.2"),
+        "PIPEWIRE_MODULE_DIR": str(lib / "pipewire-0.3"),
+        "PIPEWIRE_CONFIG_DIR": str(prefix / "usr/share/pipewire"),
+        "WIREPLUMBER_MODULE_DIR": str(lib / "wireplumber-0.5"),
+        "WIREPLUMBER_DATA_DIR": str(prefix / "usr/share/wireplumber"),
+        # Without it WirePlumber 0.5 reads the system's 0.4 configuration and exits.
+        "WIREPLUMBER_CONFIG_DIR": str(prefix / "usr/share/wireplumber"),
+    }
 
 
 class PipeWireServer(PulseServer):
-    """PipeWire + pipewire-pulse + WirePlumber in `base` (a temporary folder when None)."""
+    """PipeWire + pipewire-pulse + WirePlumber in `base` (a temporary folder when None); the
+    system's, or those unpacked in `prefix` (see pipewire1_prefix)."""
 
-    def __init__(self, base: Path | None = None) -> None:
+    def __init__(self, base: Path | None = None, prefix: Path | None = None) -> None:
         super().__init__(base)
+        self.prefix = prefix
         self.daemons: list[subprocess.Popen[bytes]] = []
+        # Qt 6.11 uses its native backend with PipeWire 1.x, libpulse with the system's 0.3.
+        self.qt_backend = "pulseaudio" if prefix is None else "pipewire"
 
     @property
     def env(self) -> dict[str, str]:
@@ -47,6 +86,8 @@ class PipeWireServer(PulseServer):
             "XDG_DATA_HOME": str(self.base / "data"),
             "PIPEWIRE_RUNTIME_DIR": str(self.runtime),
         }
+        if self.prefix is not None:
+            base.update(prefix_env(self.prefix))
         return {**super().env, **base}
 
     def client_env(self) -> dict[str, str]:
@@ -58,12 +99,11 @@ class PipeWireServer(PulseServer):
         }
 
     def start(self, timeout: float = 15.0) -> PipeWireServer:
-        missing = missing_pipewire_tools()
+        missing = missing_pipewire_tools(self.prefix)
         if missing:
-            raise PulseError(
-                f"missing tools {missing}: apt-get install pipewire pipewire-pulse wireplumber"
-                " dbus-daemon pulseaudio-utils sox"
-            )
+            how = ("apt-get install pipewire pipewire-pulse wireplumber dbus-daemon"
+                   " pulseaudio-utils sox") if self.prefix is None else "scripts/pipewire1.sh"
+            raise PulseError(f"missing tools {missing}: {how}")
         try:
             self._start(time.monotonic() + timeout)
         except BaseException:
@@ -79,8 +119,9 @@ class PipeWireServer(PulseServer):
         bus_cmd = ["dbus-daemon", "--session", "--nofork", "--nopidfile",
                    f"--address=unix:path={bus}"]  # fmt: skip
         # Each one waits for what it connects to: the bus, then pipewire's socket.
-        steps = [(bus_cmd, bus), (["pipewire"], self.runtime / "pipewire-0"),
-                 (["wireplumber"], None), (["pipewire-pulse"], None)]  # fmt: skip
+        steps = [(bus_cmd, bus), ([self._daemon("pipewire")], self.runtime / "pipewire-0"),
+                 ([self._daemon("wireplumber")], None),
+                 ([self._daemon("pipewire-pulse")], None)]  # fmt: skip
         with open(self.log_path, "ab") as log:
             for cmd, ready in steps:
                 daemon = subprocess.Popen(
@@ -109,6 +150,15 @@ class PipeWireServer(PulseServer):
         self.set_default_source("mic")
         self.keep_alive("speaker")
         self.keep_alive("micfeed")
+
+    def _daemon(self, name: str) -> str:
+        return name if self.prefix is None else str(self.prefix / "usr/bin" / name)
+
+    def version(self) -> str:
+        """The daemon's version (`pipewire --version`: "Linked with libpipewire 1.4.2")."""
+        out = subprocess.run([self._daemon("pipewire"), "--version"], env=self.client_env(),
+                             capture_output=True, text=True, timeout=10)  # fmt: skip
+        return out.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1] if out.stdout else ""
 
     def _wait(self, done: Callable[[], bool], deadline: float) -> None:
         while not done():

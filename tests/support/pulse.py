@@ -32,7 +32,11 @@ import pytest
 from agent_desktop.audio_env import low_latency_audio_env
 
 RATE = 16000
-PACAT_FORMAT = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le"]
+# Every pacat/parec of the tests: the format, and stay on the device named. PipeWire moves a
+# stream opened on the default device along with the default (measured with 1.4 and 0.3.65:
+# a speaker recording then records the new default sink).
+PACAT_ARGS = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le",
+              "--property=node.dont-move=true"]  # fmt: skip
 REQUIRED_TOOLS = ("pulseaudio", "pactl", "pacat", "parec", "sox")
 QT_QUIET = "qt.multimedia.symbolsresolver=false"
 
@@ -72,7 +76,7 @@ class Recorder:
         self.device = device
         self.started = time.time()
         self.proc = subprocess.Popen(
-            ["parec", "-d", device, f"--latency-msec={latency_ms}", *PACAT_FORMAT],
+            ["parec", "-d", device, f"--latency-msec={latency_ms}", *PACAT_ARGS],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=tool_env(env),
@@ -113,6 +117,9 @@ class Recorder:
 
 class PulseServer:
     """A private PulseAudio daemon in `base` (a temporary folder when None)."""
+
+    #: The backend Qt Multimedia plays through with this server (agent_desktop.audio_env).
+    qt_backend = "pulseaudio"
 
     def __init__(self, base: Path | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -309,7 +316,7 @@ class PulseServer:
         if sink in self.keepalive and self.keepalive[sink].poll() is None:
             return
         self.keepalive[sink] = subprocess.Popen(
-            ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_FORMAT],
+            ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_ARGS],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=self.client_env(),
@@ -327,7 +334,7 @@ class PulseServer:
             env=self.client_env(),
         )  # fmt: skip
         pacat = subprocess.Popen(
-            ["pacat", "-p", "-d", sink, "--latency-msec=100", *PACAT_FORMAT],
+            ["pacat", "-p", "-d", sink, "--latency-msec=100", *PACAT_ARGS],
             stdin=sox.stdout,
             stderr=subprocess.DEVNULL,
             env=self.client_env(),
@@ -372,7 +379,14 @@ def pulse_fixture() -> Iterator[PulseServer]:
     missing = missing_tools()
     if missing:
         pytest.skip(f"PulseAudio test tools missing: {missing}")
-    server = PulseServer().start()
+    with in_environ(PulseServer().start()) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def in_environ(server: PulseServer) -> Iterator[PulseServer]:
+    """A started server's variables (PULSE_SERVER...) in os.environ until the block ends; then
+    the earlier values are back and the server is stopped."""
     saved = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)
     try:
