@@ -120,6 +120,13 @@ AEC_FAR_TRIM_TO = ms_to_bytes(60)
 # is playing; only then is the missing part taken as silence, and the alignment kept as above.
 AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
 AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
+# How far the reference leads the pairing at a (re)start: the first far audio of a call or
+# device is left out of it, so every echo lags its reference frame by this much more. The
+# speaker->microphone path may be that short: through PipeWire 1.x (Qt's native backend) the
+# looped echo lagged its reference by 1 sample, where AEC3 cancelled nothing (ERLE -6 dB;
+# offline, the same recording with the echo 2 ms or more later: 28.5 dB). Over PulseAudio,
+# 20-30 ms of lag become 30-40 (AEC3 finds any delay up to ~500 ms).
+AEC_REFERENCE_LEAD_BYTES = ms_to_bytes(10)
 # A stopped or suspended sink reads bytesFree() 0 too: no refills for it (the next frame
 # or the device re-check comes anyway).
 _PLAYING = (QtAudio.State.ActiveState, QtAudio.State.IdleState)
@@ -537,7 +544,7 @@ class AudioIO(QObject):
     def reset_aec(self) -> None:
         """New call or new device: the echo path changed; forget it and the queued frames."""
         self._far.clear()
-        self._far_debt = 0
+        self._far_debt = AEC_REFERENCE_LEAD_BYTES
         self._near.clear()
         if self.aec is not None and self.aec_enabled:
             self.aec.reset()

@@ -183,3 +183,40 @@ def test_shorten_keeps_both_ends_and_drops_samples(drop: int) -> None:
     assert len(out) == len(data) - drop * SAMPLE_BYTES
     assert out[:SAMPLE_BYTES] == data[:SAMPLE_BYTES]
     assert out[-SAMPLE_BYTES:] == data[-SAMPLE_BYTES:]
+
+
+class RecordingCanceller:
+    """Stands in for EchoCanceller: passes the microphone through (the pairs are in aec_tap)."""
+
+    def process(self, near: bytes, far: bytes | None) -> bytes:
+        return near
+
+    def reset(self) -> None:
+        pass
+
+
+def test_the_reference_leads_even_an_echo_without_delay(qapp: Any, clock: Clock) -> None:
+    """A speaker->microphone loop with no delay at all (through PipeWire 1.x the looped echo
+    lagged its reference by 1 sample, and AEC3 cancelled nothing): after a reset, the
+    canceller's reference leaves out the first AEC_REFERENCE_LEAD_BYTES of what was played,
+    so each echo lags its reference by that much."""
+    io, dev, _refill = speaker_feed(qapp)
+    io.aec = RecordingCanceller()  # type: ignore[assignment]
+    io.source_dev = object()  # type: ignore[assignment]  # a microphone is open
+    io.counters.calls_attached = 1
+    io.aec_tap = []
+    io.set_aec(True)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        io.speaker_ring.write(rng.integers(-8000, 8000, FRAME_BYTES // 2, "<i2").tobytes())
+        io._feed_speaker()
+        start = len(dev.played)
+        dev.pull(FRAME_BYTES)
+        clock.now += 0.020
+        io._deliver_mic(io._cancel_echo(bytes(dev.played[start:])))  # the echo, at once
+    near = b"".join(n for n, _ in io.aec_tap)
+    ref = b"".join(r for _, r in io.aec_tap)
+    lead = audio.AEC_REFERENCE_LEAD_BYTES
+    assert lead >= ms_to_bytes(5)
+    assert len(near) >= ms_to_bytes(300)
+    assert near[lead:] == ref[: len(near) - lead]
