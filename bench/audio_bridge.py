@@ -1,7 +1,7 @@
 """Bench: what the audio bridge costs, as ratios from one run.
 
     .venv/bin/python bench/audio_bridge.py [--seconds 60] [--rounds 3]
-        [--sound-server pulseaudio|pipewire] [--latency-only]
+        [--sound-server pulseaudio|pipewire|pipewire1] [--latency-only]
 
 Starts a PBX sandbox and a private PulseAudio, then in child processes (one pjsua2
 Endpoint each, tests/sip/audio_runner.py):
@@ -24,7 +24,9 @@ and what WebRTC AEC3 itself costs; "ratio_floor_of_this_design" is the ratio if 
 own Python code cost nothing.
 Writes bench/results/audio_bridge.json (audio_bridge_pipewire.json with `--sound-server
 pipewire`: PipeWire 0.3 + pipewire-pulse + WirePlumber, the Debian 12 desktop's sound server,
-which the app reaches through libpulse as it does PulseAudio).
+which the app reaches through libpulse as it does PulseAudio; audio_bridge_pipewire1.json with
+`--sound-server pipewire1`: PipeWire 1.x from scripts/pipewire1.sh, which Qt plays through with
+its native PipeWire backend).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ sys.path.insert(0, str(REPO))
 from bench.pjsua_callbacks import measure as measure_callbacks  # noqa: E402
 from tests.pbx_fixtures import discard, new_sandbox  # noqa: E402
 from tests.sip.audio_runner import run_scenario  # noqa: E402
-from tests.support.pipewire import PipeWireServer  # noqa: E402
+from tests.support.pipewire import PipeWireServer, pipewire1_prefix  # noqa: E402
 from tests.support.pulse import PulseServer  # noqa: E402
 
 LATENCY_CALLS = 5
@@ -57,7 +59,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="20 s calls, 1 round, 3 latency calls")
-    ap.add_argument("--sound-server", choices=("pulseaudio", "pipewire"), default="pulseaudio")
+    ap.add_argument("--sound-server", choices=("pulseaudio", "pipewire", "pipewire1"),
+                    default="pulseaudio")  # fmt: skip
     ap.add_argument("--latency-only", action="store_true", help="the latency calls, no CPU")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -67,7 +70,11 @@ def main() -> int:
     latency_calls = LATENCY_CALLS
     if args.quick:
         args.seconds, args.rounds, latency_calls = 20.0, 1, 3
-    server = PulseServer() if args.sound_server == "pulseaudio" else PipeWireServer()
+    server = {
+        "pulseaudio": PulseServer,
+        "pipewire": PipeWireServer,
+        "pipewire1": lambda: PipeWireServer(prefix=pipewire1_prefix()),
+    }[args.sound_server]()
     box = new_sandbox(f"bench-{os.getpid()}")
     box.start(example_devices=True, fresh=True)
     runs: dict[str, list[dict[str, Any]]] = {sc: [] for sc in CPU_SCENARIOS}
@@ -94,6 +101,7 @@ def main() -> int:
             return 1
     latency = {
         "sound_server": args.sound_server,
+        "qt_audio_backend": sorted({c.get("qt_audio_backend", "?") for c in lats}),
         "speaker_added_ms_median": median(c["speaker_added_ms_median"] for c in lats),
         "speaker_added_ms_worst_call": max(c["speaker_added_ms_median"] for c in lats),
         "per_call": [
