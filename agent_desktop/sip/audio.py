@@ -553,13 +553,14 @@ class AudioIO(QObject):
     def set_meter(self, on: bool) -> None:
         self.meter = on
 
-    @Slot()
-    def reopen(self) -> None:
-        """Re-open both streams on the wanted devices (after a stream error or unplug)."""
+    @Slot(bool, bool)
+    def reopen(self, speaker: bool, microphone: bool) -> None:
+        """Re-open the open streams named on the wanted devices (after a stream error or an
+        unplug, or when the sound server may have moved them)."""
         if self.running:
-            if self.sink is not None:
+            if speaker and self.sink is not None:
                 self._open_sink()
-            if self.source is not None:
+            if microphone and self.source is not None:
                 self._open_source()
 
     @Slot()
@@ -937,7 +938,7 @@ class AudioBridge(QObject):
     _io_tone = Signal(float, float, float)
     _io_stop_tone = Signal()
     _io_meter = Signal(bool)
-    _io_reopen = Signal()
+    _io_reopen = Signal(bool, bool)  # speaker, microphone
     _io_teardown = Signal()
     _io_aec = Signal(bool)
     _io_aec_reset = Signal()
@@ -1144,6 +1145,22 @@ class AudioBridge(QObject):
             if info is not None:
                 info.update(pinned=self.pinned[kind], fallback=fb)
             active[kind] = info
+        # PulseAudio 16 and pipewire-pulse move a stream that plays on the default device to
+        # the new default, even one opened on that device by name (measured: a pinned call
+        # then played on the new default sink with the new default microphone). Opened again
+        # while its device is not the default, it stays. (Qt's own PipeWire backend keeps it;
+        # there the reopen costs a few ms of audio, when the default changes.)
+        moved_away = []
+        for kind in KINDS:
+            now, before = active[kind] or {}, self.active.get(kind) or {}
+            if (self.pinned[kind] is not None and now and not now["fallback"]
+                    and not now["is_default"] and before.get("is_default")
+                    and before.get("id") == now["id"]):  # fmt: skip
+                moved_away.append(kind)
+        if moved_away:
+            log.info("audio: %s pinned to a device that stopped being the default: opened "
+                     "again there (the sound server moves the default's streams along)",
+                     ", ".join(moved_away))  # fmt: skip
         if active != self.active or force:
             changed_streams = any(
                 (active[k] or {}).get("id") != (self.active.get(k) or {}).get("id")
@@ -1155,7 +1172,9 @@ class AudioBridge(QObject):
             self.active = active
             if changed_streams or force:
                 self._io_set_devices.emit(out_dev, in_dev)
-            if ringer_changed and self._ring_effect is not None:
+            if SPEAKER in moved_away or MICROPHONE in moved_away:
+                self._io_reopen.emit(SPEAKER in moved_away, MICROPHONE in moved_away)
+            if (ringer_changed or RINGER in moved_away) and self._ring_effect is not None:
                 self._restart_ringer(ring_dev)
             self.active_devices_changed.emit(self.active_devices())
 

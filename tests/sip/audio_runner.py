@@ -13,6 +13,8 @@ comes from the parent. Scenarios:
             mid-call (fallback to "mic", 440 Hz), plug it back
   followdefault  nothing pinned, call 9000; a new default sink, then a new default
             source mid-call: the audio must follow
+  pindefault  speaker and microphone pinned to the devices that are the defaults, call
+            9000; other devices become the defaults mid-call: the audio must stay
   ringer    speaker pinned to one sink, ringer to another: ring, stop, ring and unplug
             the ringer's sink, plug it back (a call to 9001 plays meanwhile)
   level     meter on, no call: microphone level with and without the 440 Hz feed
@@ -574,7 +576,7 @@ HEADMIC_HZ = 660.0  # the pinned "headset microphone" (the default microphone ca
 DESKMIC_HZ = 550.0  # follow-default: the microphone that becomes the default mid-call
 RING_HZ = 425.0  # agent_desktop.sip.audio.write_ringtone: 425 Hz for 1 s, 1 s silence
 MILLIWATT_HZ = [1004.0, 1000.0]
-DEVICE_SCENARIOS = ("michotplug", "followdefault", "ringer")
+DEVICE_SCENARIOS = ("michotplug", "followdefault", "pindefault", "ringer")
 DEVICE_START_S = 2.0  # a null sink loaded mid-call: its first block (see tone onsets)
 
 
@@ -789,6 +791,48 @@ def follow_default(
     res["mic_audible_after_s"] = tone_onset_s(desk, [DESKMIC_HZ])
     res["source_moved"] = {"deskmic": tone_count(desk[-tail:], [DESKMIC_HZ]),
                            "mic": tone_count(desk[-tail:], [440.0])}  # fmt: skip
+    res["opened"] = bridge.opened_devices()
+    rec_spk.stop()
+    rec_desk.stop()
+    return res
+
+
+def pinned_default(
+    bridge: Any, devs: VirtualDevices, call: Callable[[str], None],
+    run_for: Callable[[float], None], wait: Callable[[Callable[[], bool], float], bool],
+    feed: Callable[[float], Any], phase_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Speaker pinned to 'speaker' and microphone to 'mic' (440 Hz), both the defaults; call
+    9000. Mid-call 'desk' becomes the default sink and 'deskmic' (550 Hz) the default source.
+    PulseAudio and pipewire-pulse move streams on the old default along with it; pinned
+    devices must keep the call: the echo stays on speaker and carries 440 Hz."""
+    from tests.support.pulse import Recorder
+
+    res: dict[str, Any] = {}
+    feed(440)
+    devs.add_sink("desk", "Desk")
+    devs.add_mic("deskmic", "DeskMic", DESKMIC_HZ)
+    run_for(0.5)
+    bridge.set_device("speaker", "speaker")
+    bridge.set_device("microphone", "mic")
+    res["pinned_active"] = {k: _active(bridge, k) for k in ("speaker", "microphone")}
+    rec_spk = Recorder(devs.env, "speaker.monitor")
+    rec_desk = Recorder(devs.env, "desk.monitor")
+    call("9000")
+    run_for(phase_s)
+    tail = int((phase_s - 1.5) * RATE) * 2
+    res["before"] = {"speaker": tone_count(rec_spk.data()[-tail:], [440.0])}
+
+    off_spk, off_desk = len(rec_spk.data()), len(rec_desk.data())
+    devs.pactl("set-default-sink", "desk")
+    devs.pactl("set-default-source", "deskmic")
+    run_for(phase_s)
+    spk, desk = rec_spk.data()[off_spk:], rec_desk.data()[off_desk:]
+    res["after"] = {"speaker": tone_count(spk[-tail:], [440.0]),
+                    "speaker_deskmic": tone_count(spk[-tail:], [DESKMIC_HZ]),
+                    "desk": tone_count(desk[-tail:], [440.0]),
+                    "desk_deskmic": tone_count(desk[-tail:], [DESKMIC_HZ])}  # fmt: skip
+    res["active_after"] = {k: _active(bridge, k) for k in ("speaker", "microphone")}
     res["opened"] = bridge.opened_devices()
     rec_spk.stop()
     rec_desk.stop()
@@ -1120,6 +1164,8 @@ def main(argv: list[str] | None = None) -> int:
             result.update(mic_hotplug(bridge, devs, call, run_for, wait, feed, args.seconds))
         elif sc == "followdefault":
             result.update(follow_default(bridge, devs, call, run_for, wait, feed, args.seconds))
+        elif sc == "pindefault":
+            result.update(pinned_default(bridge, devs, call, run_for, wait, feed, args.seconds))
         elif sc == "ringer":
             result.update(ringer_device(bridge, devs, call, run_for, wait, args.seconds))
         elif sc == "aecloop":

@@ -208,6 +208,27 @@ def test_follow_the_default_moves_audio_mid_call(
     assert res["opened"] == {"speaker": "desk", "microphone": "deskmic"}
 
 
+def test_pinned_devices_keep_the_call_when_the_defaults_change(
+    asterisk: AsteriskSandbox, pulse: PulseServer, tmp_path: Path
+) -> None:
+    """Speaker and microphone pinned to the devices that are the defaults; mid-call other
+    devices become the defaults. The sound server moves streams on the old default along
+    (PulseAudio 16 and pipewire-pulse do, measured): pinned must mean pinned, so the echo
+    keeps playing on 'speaker' and keeps carrying the pinned microphone's 440 Hz."""
+    res = _run_devices(asterisk, pulse, tmp_path, "pindefault")
+    pinned = res["pinned_active"]
+    assert (pinned["speaker"]["id"], pinned["speaker"]["pinned"]) == ("speaker", "speaker")
+    assert (pinned["microphone"]["id"], pinned["microphone"]["pinned"]) == ("mic", "mic")
+    assert res["before"]["speaker"]["present"] >= TONE_BLOCKS_MIN, res["before"]
+    after = res["after"]
+    assert after["speaker"]["present"] >= TONE_BLOCKS_MIN, after
+    assert after["speaker_deskmic"]["present"] <= STRAY_BLOCKS_MAX, after
+    assert after["desk"]["present"] + after["desk_deskmic"]["present"] <= STRAY_BLOCKS_MAX, after
+    assert res["active_after"]["speaker"]["id"] == "speaker", res["active_after"]
+    assert res["active_after"]["microphone"]["id"] == "mic", res["active_after"]
+    assert res["opened"] == {"speaker": "speaker", "microphone": "mic"}
+
+
 @pytest.mark.fault
 def test_ringer_on_its_own_device_and_unplugged(
     asterisk: AsteriskSandbox, pulse: PulseServer, tmp_path: Path

@@ -52,6 +52,9 @@ test_microphone_unplugged_mid_call_falls_back_and_returns = (
 test_follow_the_default_moves_audio_mid_call = (
     on_pulseaudio.test_follow_the_default_moves_audio_mid_call
 )
+test_pinned_devices_keep_the_call_when_the_defaults_change = (
+    on_pulseaudio.test_pinned_devices_keep_the_call_when_the_defaults_change
+)
 test_ringer_on_its_own_device_and_unplugged = (
     on_pulseaudio.test_ringer_on_its_own_device_and_unplugged
 )
