@@ -233,13 +233,15 @@ def table() -> str:
             "(% of a core)", dig(ns, "pct_of_core", kind), dig(ns, "pct_of_core", "baresip"),
             "baresip 1.0, the same call through the same PulseAudio; no echo canceller",
             "—", " %")
-    pw = load("audio_bridge_pipewire")  # bench/audio_bridge.py --sound-server pipewire
-    if pw:
-        rows.append(("audio bridge: added speaker latency on PipeWire 0.3 (pipewire-pulse)",
-                     f"{dig(pw, 'latency', 'speaker_added_ms_median')} ms "
-                     f"(worst call {dig(pw, 'latency', 'speaker_added_ms_worst_call')} ms; "
-                     f"measured {pw.get('when', '?')[:10]})",
-                     "pjsua2's own player path", "—", "≤ 40 ms"))
+    for name, what in (("audio_bridge_pipewire", "PipeWire 0.3 (pipewire-pulse)"),
+                       ("audio_bridge_pipewire1", "PipeWire 1.4 (Qt's PipeWire backend)")):
+        pw = load(name)  # bench/audio_bridge.py --sound-server pipewire / pipewire1
+        if pw:
+            rows.append((f"audio bridge: added speaker latency on {what}",
+                         f"{dig(pw, 'latency', 'speaker_added_ms_median')} ms "
+                         f"(worst call {dig(pw, 'latency', 'speaker_added_ms_worst_call')} ms;"
+                         f" measured {pw.get('when', '?')[:10]})",
+                         "pjsua2's own player path", "—", "≤ 40 ms"))
     hb = load("heartbeat")
     rows.append(("heartbeat p50 / p99",
                  f"{dig(hb, 'heartbeat', 'latency_ms', 'p50')} / "
