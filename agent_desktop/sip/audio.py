@@ -121,12 +121,13 @@ AEC_FAR_TRIM_TO = ms_to_bytes(60)
 AEC_NEAR_WAIT_BYTES = ms_to_bytes(40)
 AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no reference to wait for
 # How far the reference leads the pairing at a (re)start: the first far audio of a call or
-# device is left out of it, so every echo lags its reference frame by this much more. The
-# speaker->microphone path may be that short: through PipeWire 1.x (Qt's native backend) the
-# looped echo lagged its reference by 1 sample, where AEC3 cancelled nothing (ERLE -6 dB;
-# offline, the same recording with the echo 2 ms or more later: 28.5 dB). Over PulseAudio,
-# 20-30 ms of lag become 30-40 (AEC3 finds any delay up to ~500 ms).
-AEC_REFERENCE_LEAD_BYTES = ms_to_bytes(10)
+# device is left out of it, so every echo lags its reference frame by this much more (no
+# audio is delayed). Through PipeWire 1.x (Qt's native backend) the looped echo lagged its
+# reference by 1 sample in one run and came 9.6 ms before it in another (where the pairing
+# starts depends on how the streams start): AEC3 cancelled nothing (ERLE -6 dB; offline, the
+# same recording with the echo 2 ms or more later: 28.5 dB). With 40 ms: 27.7 dB there.
+# Over PulseAudio, 15-25 ms of lag become 55-65 (AEC3 finds any delay up to ~500 ms).
+AEC_REFERENCE_LEAD_BYTES = ms_to_bytes(40)
 # A stopped or suspended sink reads bytesFree() 0 too: no refills for it (the next frame
 # or the device re-check comes anyway).
 _PLAYING = (QtAudio.State.ActiveState, QtAudio.State.IdleState)
