@@ -615,10 +615,12 @@ class AgentApp(QObject):
             from agent_desktop.ui.team_window import TeamWindow
 
             self.team_window = TeamWindow(client, result.team, result.pause_reasons)
+            self.team_window.call_requested.connect(self.dial)
         else:
             self.team_window.client = client
             self.team_window.reasons = result.pause_reasons
         team = self.team_window
+        team.set_phone(alone)  # beside a seat, the seat's window has the calls
         if alone != team.quits_app:  # closing it alone ends the app; beside a seat it closes
             team.quits_app = alone
             if alone:
@@ -729,11 +731,13 @@ class AgentApp(QObject):
     def on_incoming_call(self, call: Any) -> None:
         """A call rings: call panel, incoming-call window on top, history, screen pop."""
         self.ensure_bridge()  # before its media is up (made after registering, normally)
-        if self.window is None:
-            if self.team_window is not None:
-                # A team admin's phone: the listen / whisper / barge call (answered by the
-                # engine at once, as its Call-Info asks). Its end ends the spy mode.
-                call.ended.connect(lambda *_: self._spy_call_ended())
+        host = self._call_host()
+        if host is None:
+            return
+        if host is self.team_window and call.auto_answer_after is not None:
+            # A team admin's phone: the listen / whisper / barge call (answered by the
+            # engine at once, as its Call-Info asks). Its end ends the spy mode.
+            call.ended.connect(lambda *_: self._spy_call_ended())
             return
         from agent_desktop.history import INCOMING
         from agent_desktop.ui.incoming import IncomingCallWindow
@@ -741,12 +745,12 @@ class AgentApp(QObject):
         ctx = self._track(call, INCOMING)
         info = self._take_ring_info(call.caller_id.number)
         ctx.info = info
-        self.window.set_call(call)
-        self.window.show()
-        self.window.raise_()
-        self.window.activateWindow()
+        host.set_call(call)
+        host.show()
+        host.raise_()
+        host.activateWindow()
         ring = IncomingCallWindow(call, info)
-        ring.failed.connect(self.window.show_error)
+        ring.failed.connect(host.show_error)
         ring.closed.connect(lambda key=call.key: self._ring_window_closed(key))
         ctx.window = ring
         if info is not None:
@@ -755,7 +759,7 @@ class AgentApp(QObject):
         call.state_changed.connect(lambda _s: self._update_ringer())
         call.state_changed.connect(lambda _s: self._update_tray_calls())
         self._update_tray_calls()
-        if self.tray is not None and not self.window.isActiveWindow():
+        if self.tray is not None and not host.isActiveWindow():
             self.tray.notify_call(ring.caller_number, info.queue if info else "")
         s = self.settings
         if s.auto_answer and call.auto_answer_after is None:  # the header's delay wins
@@ -798,29 +802,22 @@ class AgentApp(QObject):
     def handle_request(self, req: dict[str, Any]) -> str:
         """A request from a second launch, a link, or the tray: dial / answer / hangup / show."""
         log.info("request: %s", {k: v for k, v in req.items()})
+        host = self._call_host()
         if "dial" in req:
             number = str(req["dial"])
-            if self.window is None and self.team_window is not None:
-                # A team admin without a seat: the phone is for listen, whisper and barge;
-                # the team view has no call controls to hang up with.
-                self.team_window.show_notice(tr(
-                    "This login has the team view only: calls are made from an agent's "
-                    "seat."))
-                self.show_front()
-                return "refused"
-            if self.account is None or self.window is None:
+            if self.account is None or host is None:
                 self._pending_dial = number  # dialled once the phone is registered
                 self.show_front()
                 return "pending"
-            self.window.number_edit.setText(number)
+            host.number_edit.setText(number)
             self.dial(number)
         elif req.get("answer"):
             ringing = [c.call for c in self.calls.values()
                        if getattr(c.call.state, "value", "") == "ringing_in"]
             if ringing:
                 ringing[0].answer()
-        elif req.get("hangup") and self.window is not None:
-            self.window.call_panel.hangup()
+        elif req.get("hangup") and host is not None:
+            host.call_panel.hangup()
         self.show_front()
         return "ok"
 
@@ -953,9 +950,22 @@ class AgentApp(QObject):
                 tr("Diagnostics saved to {path}").format(path=path))
             if self.window is not None else None)
 
+    def _call_host(self) -> Any:
+        """The window that shows this login's calls: the seat's; for a team admin without a
+        seat, the team view (its phone); None before a login."""
+        if self.window is not None:
+            return self.window
+        if self.team_window is not None and self.team_window.quits_app:
+            return self.team_window
+        return None
+
     def place_call(self, number: str) -> Any:
         """Call `number` and track it in the history; None (and the reason shown) if not."""
-        if self.account is None or self.window is None:
+        host = self._call_host()
+        if host is None:
+            return None
+        if self.account is None:  # (the seat's window does not even ask then)
+            host.show_info(tr("The phone is not registered."))
             return None
         from agent_desktop.sip import SipError
 
@@ -964,7 +974,7 @@ class AgentApp(QObject):
             call = self.account.make_call(number)
         except SipError as exc:
             log.warning("dial failed: %s", exc)
-            self.window.show_error(exc)
+            host.show_error(exc)
             return None
         from agent_desktop.history import OUTGOING
 
@@ -977,8 +987,9 @@ class AgentApp(QObject):
 
     def dial(self, number: str) -> None:
         call = self.place_call(number)
-        if call is not None and self.window is not None:
-            self.window.set_call(call)
+        host = self._call_host()
+        if call is not None and host is not None:
+            host.set_call(call)
 
     def _track(self, call: Any, direction: str, number: str = "") -> CallContext:
         ctx = CallContext(call)

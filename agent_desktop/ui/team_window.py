@@ -50,12 +50,14 @@ from agent_desktop.session.models import (
     parse_queue_row,
 )
 from agent_desktop.session.worker import run_in_worker
+from agent_desktop.ui.call_panel import CallPanel
 from agent_desktop.ui.ink import ink
 from agent_desktop.ui.team_admin import TeamAdminDialog
 from agent_desktop.ui.team_board import BoardModel, BoardView, duration
 
 if TYPE_CHECKING:
     from agent_desktop.session.client import ApiClient
+    from agent_desktop.sip import CallSession
 
 log = logging.getLogger("agent_desktop.ui.team")
 
@@ -245,9 +247,10 @@ class QueuePanel(QTableWidget):
 
 
 class TeamWindow(QMainWindow):
-    """Signals: quit_requested(), relogin_requested()."""
+    """Signals: quit_requested(), call_requested(number) (the phone's Call button)."""
 
     quit_requested = Signal()
+    call_requested = Signal(str)
 
     def __init__(self, client: ApiClient, team: str, reasons: tuple[PauseReason, ...] = (),
                  parent: QWidget | None = None) -> None:
@@ -319,9 +322,34 @@ class TeamWindow(QMainWindow):
         self.spy_bar.setLayout(spy_row)
         self.spy_bar.hide()
 
+        # A team admin without an agent seat has a phone all the same (listen, whisper and
+        # barge calls come to it): other calls to it and from it are handled here. Beside a
+        # seat, the seat's window has them (set_phone(False)).
+        self.number_edit = QLineEdit()
+        self.number_edit.setPlaceholderText(tr("Number to call"))
+        self.number_edit.setAccessibleName(tr("Number to call"))
+        self.number_edit.returnPressed.connect(self.dial)
+        self.call_button = QPushButton(tr("Call", "dial button"))
+        self.call_button.setAccessibleName(tr("Call", "dial button"))
+        self.call_button.clicked.connect(self.dial)
+        self.call_panel = CallPanel()
+        self.call_panel.error.connect(self.show_error)
+        self.number_edit.setMaximumWidth(self.number_edit.fontMetrics().averageCharWidth() * 32)
+        dial_row = QHBoxLayout()
+        dial_row.addWidget(self.number_edit, 1)
+        dial_row.addWidget(self.call_button)
+        dial_row.addStretch(2)
+        self.phone_box = QWidget()
+        phone_lay = QVBoxLayout(self.phone_box)
+        phone_lay.setContentsMargins(0, 0, 0, 0)
+        phone_lay.addLayout(dial_row)
+        phone_lay.addWidget(self.call_panel)
+        self.phone_box.hide()
+
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.queue_panel)
+        lay.addWidget(self.phone_box)
         lay.addWidget(self.spy_bar)
         lay.addWidget(self.board_view, 1)
         lay.addWidget(self.status_label)
@@ -438,7 +466,21 @@ class TeamWindow(QMainWindow):
         self.spy_bar.hide()
         self._enable()
 
-    def show_notice(self, text: str) -> None:
+    # ----------------------------------------------------------------- phone
+
+    def set_phone(self, on: bool) -> None:
+        """Show the phone (dialling and the call panel): a login without an agent seat."""
+        self.phone_box.setVisible(on)
+
+    def dial(self) -> None:
+        number = self.number_edit.text().strip()
+        if number:
+            self.call_requested.emit(number)
+
+    def set_call(self, call: CallSession | None) -> None:
+        self.call_panel.set_call(call)
+
+    def show_info(self, text: str) -> None:
         self.status_label.setStyleSheet("")
         self.status_label.setText(text)
 

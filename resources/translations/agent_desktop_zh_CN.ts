@@ -9,7 +9,7 @@
         <translation>已登录。</translation>
     </message>
     <message>
-        <location line="+63"/>
+        <location line="+65"/>
         <source>no SIP device</source>
         <translation>没有 SIP 话机</translation>
     </message>
@@ -34,12 +34,7 @@
         <translation>{why}；正在重试</translation>
     </message>
     <message>
-        <location line="+102"/>
-        <source>This login has the team view only: calls are made from an agent&apos;s seat.</source>
-        <translation>此次登录只有团队视图：请在坐席上拨打电话。</translation>
-    </message>
-    <message>
-        <location line="+97"/>
+        <location line="+194"/>
         <source>Settings could not be saved: {why}</source>
         <translation>无法保存设置：{why}</translation>
     </message>
@@ -50,7 +45,7 @@
         <translation>诊断信息已保存到 {path}</translation>
     </message>
     <message>
-        <location line="-623"/>
+        <location line="-620"/>
         <source>the SIP engine did not start</source>
         <extracomment>What a login loads besides the HTTP client (imported on a worker: `load_client_module`). Set once the login&apos;s modules are fully imported. (Not `sys.modules`: a module is listed there from the start of its import, and importing it on the GUI thread then waits for the worker&apos;s import to finish: a 90 ms stall when the click came during the prewarm.) The app&apos;s own process (build_gui) settles its heap; tests that build seats in a shared process do not (freezing would keep their earlier seats&apos; cycles for good).</extracomment>
         <translation>SIP 引擎未能启动</translation>
@@ -625,7 +620,7 @@
         <location line="+1"/>
         <location filename="../../agent_desktop/ui/incoming.py" line="-9"/>
         <location filename="../../agent_desktop/ui/team_board.py" line="+388"/>
-        <location filename="../../agent_desktop/ui/team_window.py" line="+162"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="+164"/>
         <source>Queue</source>
         <translation>队列</translation>
     </message>
@@ -1098,11 +1093,15 @@
         <location line="+8"/>
         <location line="+1"/>
         <location filename="../../agent_desktop/ui/shortcuts.py" line="+1"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="+244"/>
+        <location line="+1"/>
         <source>Number to call</source>
         <translation>要拨打的号码</translation>
     </message>
     <message>
         <location line="+1"/>
+        <location line="+1"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="+2"/>
         <location line="+1"/>
         <source>Call</source>
         <comment>dial button</comment>
@@ -1115,7 +1114,7 @@
     </message>
     <message>
         <location line="+20"/>
-        <location filename="../../agent_desktop/ui/team_window.py" line="+186"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="-61"/>
         <source>Status</source>
         <translation>状态信息</translation>
     </message>
@@ -1146,13 +1145,14 @@
         <translation>您的来电会在外部电话（{n}）上振铃：无法从这里外呼。</translation>
     </message>
     <message>
-        <location line="+133"/>
+        <location filename="../../agent_desktop/app.py" line="+638"/>
+        <location filename="../../agent_desktop/ui/main_window.py" line="+133"/>
         <location line="+80"/>
         <source>The phone is not registered.</source>
         <translation>话机未注册。</translation>
     </message>
     <message>
-        <location line="-43"/>
+        <location filename="../../agent_desktop/ui/main_window.py" line="-43"/>
         <source>Keys are sent to the call (DTMF)</source>
         <translation>按键会发送到通话中（DTMF）</translation>
     </message>
@@ -1681,7 +1681,7 @@
         <translation>{shown} / {total}</translation>
     </message>
     <message>
-        <location filename="../../agent_desktop/ui/team_window.py" line="-187"/>
+        <location filename="../../agent_desktop/ui/team_window.py" line="-188"/>
         <source>Check out of the queues</source>
         <translation>签出队列</translation>
     </message>
@@ -1811,7 +1811,7 @@
         <translation>今日已接听和已放弃的来电中，{s} 秒内接听的比例</translation>
     </message>
     <message>
-        <location line="+23"/>
+        <location line="+24"/>
         <source>Team {team} — Agent Desktop</source>
         <translation>团队 {team} — 坐席工作台</translation>
     </message>
@@ -1906,7 +1906,7 @@
         <translation>停止监听</translation>
     </message>
     <message>
-        <location line="+38"/>
+        <location line="+61"/>
         <source>{n} agents in team {team}.</source>
         <translation>团队 {team} 共有 {n} 个坐席。</translation>
     </message>

@@ -420,10 +420,16 @@ def test_team_admin_listens_and_whispers_on_this_apps_phone(
         assert seat.account.settings.username == "8003"
         team = seat.team_window
         assert team is not None
-        # A dial request (a link, a second launch) is not placed: no call controls here.
-        assert seat.handle_request({"dial": "8002"}) == "refused"
-        assert "team view only" in team.status_label.text()
-        assert seat.engine.calls == [] or not any(c.is_active for c in seat.engine.calls)
+        # The supervisor's phone places calls from the team view (here a link's dial
+        # request; 9001 is the PBX's tone line, which answers) and hangs up there.
+        assert team.phone_box.isVisible()
+        assert seat.handle_request({"dial": "9001"}) == "ok"
+        placed = team.call_panel.call
+        assert placed is not None
+        wait(qtbot, lambda: placed.state.value == "confirmed")
+        assert team.call_panel.hangup_button.isEnabled()
+        qtbot.mouseClick(team.call_panel.hangup_button, Qt.MouseButton.LeftButton)
+        wait(qtbot, lambda: not seat.engine.calls)  # released: the listen call is counted
 
         out = lab.pstn.call("pstn", "7001")
         ring = agent_phone.wait_event("incoming", 10, after=out["ts"], account="8001")

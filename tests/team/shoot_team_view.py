@@ -3,7 +3,8 @@ states, the queue panel with callers waiting, and a listen bar.
 
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python -m tests.team.shoot_team_view
 
-Writes docs/screenshots/team.png and team_dark.png.
+Writes docs/screenshots/team.png and team_dark.png, and team_phone.png: a team admin without an
+agent seat, whose phone (dialling, the call panel) is in the team view.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from agent_desktop.session import models as m
 from agent_desktop.session.board import TeamBoard
 from agent_desktop.session.client import ApiClient
 from agent_desktop.settings import Theme, apply_theme
+from agent_desktop.sip import CallState
 from agent_desktop.ui.team_window import TeamWindow
 from tests.support.shots import save
+from tests.ui.fakes import FakeCall
 
 NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov",
          "Donald Knuth", "Frances Allen", "Ken Thompson", "Margaret Hamilton", "Dennis Ritchie",
@@ -87,6 +90,12 @@ def main() -> int:
     apply_theme(Theme.DARK)
     save(window, "team_dark.png")
     apply_theme(Theme.SYSTEM)
+    window.spy_bar.hide()
+    window.set_phone(True)
+    window.number_edit.setText("5550123")
+    window.set_call(FakeCall("5550123", "Ada", state=CallState.CONFIRMED))  # type: ignore[arg-type]
+    window.status_label.setText("40 agents in team demo.")
+    save(window, "team_phone.png")
     client.close()
     del app
     return 0

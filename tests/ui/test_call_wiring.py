@@ -129,3 +129,58 @@ def test_no_queue_event_pops_after_a_short_wait(qtbot: QtBot, seat: Seat) -> Non
     qtbot.waitUntil(lambda: bool(seat.opened), timeout=3000)
     assert seat.opened == ["https://crm.example/search?phone=2002&queue="]
     call.reject()
+
+
+def test_a_team_admin_without_a_seat_has_a_phone_in_the_team_view(
+        qtbot: QtBot, tmp_path: Path, server: LiveServer) -> None:
+    """The supervisor (a team admin without an agent seat) registers a phone for listen,
+    whisper and barge calls. Other calls to it ring and are answered in the team view, and
+    calls are placed from there (a second launch's --dial too); a listen call does not ring."""
+    s = Seat(qtbot, tmp_path, PopWhen.RING)
+    s.login.prefill(server=server.base_url, team="demo", agent="supervisor", password="demo")
+    s.login.login_button.click()
+    qtbot.waitUntil(lambda: s.app.team_window is not None and s.app.team_window.isVisible(),
+                    timeout=10000)
+    team = s.app.team_window
+    assert team is not None
+    assert s.app.window is None
+    assert team.phone_box.isVisible()
+    try:
+        # Not registered yet: the request waits for the phone.
+        assert s.app.handle_request({"dial": "8001"}) == "pending"
+        s.app._pending_dial = ""
+        team.number_edit.setText("8001")
+        team.call_button.click()
+        assert team.status_label.text() == "The phone is not registered."
+
+        placed = FakeCall("8001", key="out-1", state=CallState.CALLING)
+        dialled: list[str] = []
+        s.app.account = SimpleNamespace(
+            make_call=lambda number: dialled.append(number) or placed)
+        assert s.app.handle_request({"dial": "8002"}) == "ok"
+        assert dialled == ["8002"]
+        assert team.number_edit.text() == "8002"
+        assert team.call_panel.call is placed  # type: ignore[comparison-overlap]
+        team.call_panel.hangup_button.click()
+        assert placed.actions == ["hangup"]
+
+        call = FakeCall("5550123", key="in-1")
+        s.app.on_incoming_call(call)
+        ring = s.app.calls[call.key].window
+        assert ring is not None
+        assert ring.isVisible()
+        assert team.call_panel.call is call  # type: ignore[comparison-overlap]
+        ring.answer_button.click()
+        assert call.actions == ["answer 200"]
+        assert team.call_panel.hangup_button.isEnabled()
+        call.hangup()
+
+        listen = FakeCall("*555", key="listen-1")
+        listen.auto_answer_after = 0.0  # Call-Info: answer-after=0 (the spy call)
+        s.app.on_incoming_call(listen)
+        assert listen.key not in s.app.calls
+        assert team.call_panel.call is call  # type: ignore[comparison-overlap]
+    finally:
+        s.app.finish()
+        team.hide()
+        team.deleteLater()
