@@ -1474,10 +1474,12 @@ def build_gui(args: argparse.Namespace) -> Gui | None:
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from agent_desktop import instance
+    from agent_desktop.gui_gc import GuiThreadCollector
 
     global _settle_heap
     app = QApplication(sys.argv[:1])
     _settle_heap = True
+    GuiThreadCollector(app)  # Qt objects in collected cycles die on the GUI thread
     app.setApplicationName("Agent Desktop")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("agent-desktop")

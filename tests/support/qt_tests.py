@@ -7,6 +7,7 @@ A folder's conftest.py imports `drain_workers` and `offscreen_notes` from here, 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,12 @@ OFFSCREEN_NOTES = ("This plugin does not support propagateSizeHints",
 def drain_workers(qapp: object) -> Iterator[None]:
     yield
     assert worker.pool().waitForDone(10000), "a worker task did not finish"
+    # A test's windows, calls and seats may be left in reference cycles (a window's signal
+    # connected to its app, the app holding the window). Collected later, they would be
+    # destroyed on whichever thread the collection runs: the in-process server's thread
+    # once, where a Qt object's destructor crashed the run (SIGSEGV in "Garbage-collecting").
+    # Collected here, they die on the GUI thread.
+    gc.collect()
 
 
 def offscreen_notes(conftest: str) -> Callable[[list[pytest.Item]], None]:
