@@ -13,11 +13,8 @@ pay for a collection.
 from __future__ import annotations
 
 import gc
-import logging
 
 from PySide6.QtCore import QObject, QTimer
-
-log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_MS = 250
 
