@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pjsua2 as pj
@@ -16,6 +17,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class SipError(RuntimeError):
     """A pjsua2 operation failed (the message carries pjsua2's own reason)."""
+
+
+# An error pjsua logs that we expect and handle: logged as INFO with why it is expected. Set
+# on the GUI thread only, around one pjsua2 call (pjsua logs synchronously there).
+_expected: tuple[str, str] | None = None
+
+
+@contextlib.contextmanager
+def expecting_pjsip_error(token: str, why: str) -> Iterator[None]:
+    """Around a pjsua2 call that may fail with `token` (e.g. "PJSIP_EBUSY") on purpose."""
+    global _expected
+    _expected = (token, why)
+    try:
+        yield
+    finally:
+        _expected = None
+
+
+def expected_error_note(message: str) -> str | None:
+    """Why the error in this pjsua log message is expected, or None."""
+    expected = _expected
+    if expected is not None and expected[0] in message:
+        return expected[1]
+    return None
 
 
 def describe(exc: BaseException) -> str:

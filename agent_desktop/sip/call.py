@@ -16,15 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from agent_desktop.sip._guard import SipError, describe, guarded
+from agent_desktop.sip._guard import SipError, describe, expecting_pjsip_error, guarded
 
 if TYPE_CHECKING:
     from agent_desktop.sip.account import Account
     from agent_desktop.sip.engine import SipEngine
 
 log = logging.getLogger("agent_desktop.sip.call")
+
+# pjsip refuses a re-INVITE while another INVITE transaction of the dialog is in flight (ours,
+# or one the PBX sent): PJ_EINVALIDOP. Hold and resume are then sent once it has completed.
+PJ_EINVALIDOP = 70013
+HOLD_RETRY_MS = 100
+HOLD_RETRY_LIMIT = 50  # 5 s: far longer than a re-INVITE takes to be answered
 
 
 class CallDirection(enum.Enum):
@@ -139,6 +145,22 @@ def estimate_mos(rtt_ms: float, jitter_ms: float, loss_percent: float) -> float:
 LIVE_CALLS: weakref.WeakSet[Any] = weakref.WeakSet()  # every pjsua2 Call object still alive
 
 
+def destroy_stray_calls() -> int:
+    """Delete the native side of every pjsua2 Call object that is still referenced.
+
+    For the engine's shutdown, after every call ended and before `libDestroy`: a Call whose
+    destructor runs after `libDestroy` aborts the process (pjsua asserts in
+    `pjsua_call_set_user_data`). What keeps one is a kept exception: its traceback holds the
+    frames of the pjsua2 callback it was raised in. The Python objects stay, unusable.
+    """
+    stray = list(LIVE_CALLS)
+    for obj in stray:
+        if obj.thisown:
+            pj.Call.__swig_destroy__(obj)  # disowns the proxy: it will not delete again
+        LIVE_CALLS.discard(obj)
+    return len(stray)
+
+
 def _op(code: int = 0) -> Any:
     prm = pj.CallOpParam(True)
     if code:
@@ -239,9 +261,11 @@ class CallSession(QObject):
         self.caller_id = CallerId("", "", "")
         self.headers: dict[str, list[str]] = {}
         self.auto_answer_after: float | None = None
-        self.held = False
+        self.held = False  # as confirmed by the media (pjsua's LOCAL_HOLD), not as asked
         self.muted = False
         self._hold_wanted = False
+        self._hold_sent = False  # what the last re-INVITE we sent asked for
+        self._hold_retries = 0
         self._audio: Any = None
         self._audio_slot = -1
         self._med_idx = -1
@@ -267,8 +291,13 @@ class CallSession(QObject):
     def _run(self, what: str, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
+            return
         except pj.Error as exc:
-            raise SipError(f"{what} {self.key}: {describe(exc)}") from exc
+            message = f"{what} {self.key}: {describe(exc)}"
+        # Raised outside the except block and without `fn`: a SipError someone keeps should
+        # not keep the pjsua2 Call alive (see `destroy_stray_calls`).
+        del fn, args
+        raise SipError(message)
 
     def answer(self, code: int = 200) -> None:
         self._run("answer", self._call().answer, _op(code))
@@ -286,17 +315,63 @@ class CallSession(QObject):
             log.warning("hangup %s: %s", self.key, describe(exc))
 
     def hold(self) -> None:
-        """Send the hold re-INVITE; `hold_changed(True)` follows once it has completed."""
+        """Send the hold re-INVITE; `hold_changed(True)` follows once it has completed.
+
+        Asked while a re-INVITE is in flight (a resume of ours, or one from the PBX), it is
+        sent once that one has completed; asking twice sends it once."""
+        self._call()
         self._hold_wanted = True
-        if not self.held:
-            self._run("hold", self._call().setHold, _op())
+        self._hold_retries = 0
+        self._send_hold_change()
 
     def resume(self) -> None:
+        """Take the call off hold (`hold_changed(False)` once confirmed); as `hold`, it waits
+        for a re-INVITE in flight, and a resume asked before the hold completed follows it."""
+        self._call()
         self._hold_wanted = False
-        if self.held:
-            prm = _op()
+        self._hold_retries = 0
+        self._send_hold_change()
+
+    def _send_hold_change(self) -> None:
+        """Send the re-INVITE that brings `held` to what was asked, unless it is on its way.
+
+        Raises SipError when pjsua refuses it for any reason but a re-INVITE in flight, or
+        when that one has not completed within HOLD_RETRY_LIMIT tries."""
+        if self._pj is None or self.state is CallState.DISCONNECTED:
+            return
+        if self._hold_wanted == self.held:
+            return  # nothing to change, or asked back before the last change completed:
+            # `_on_media` sends the change back once that one has been confirmed
+        prm = _op()
+        if self._hold_wanted:
+            what, send = "hold", self._pj.setHold
+        else:
+            what, send = "resume", self._pj.reinvite
             prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-            self._run("resume", self._call().reinvite, prm)
+        try:
+            with expecting_pjsip_error("PJ_EINVALIDOP", "a re-INVITE is in flight"):
+                send(prm)
+        except pj.Error as exc:
+            if exc.status != PJ_EINVALIDOP or self._hold_retries >= HOLD_RETRY_LIMIT:
+                message = f"{what} {self.key}: {describe(exc)}"
+            else:
+                if self._hold_retries == 0:
+                    log.info("%s: %s waits for the re-INVITE in flight", self.key, what)
+                self._hold_retries += 1
+                QTimer.singleShot(HOLD_RETRY_MS, self, self._retry_hold_change)
+                return
+        else:
+            self._hold_sent = self._hold_wanted
+            self._hold_retries = 0
+            return
+        del send  # see `_run`: no pjsua2 Call in a kept traceback
+        raise SipError(message)
+
+    def _retry_hold_change(self) -> None:
+        try:
+            self._send_hold_change()
+        except SipError as exc:
+            log.warning("%s", exc)
 
     def set_muted(self, muted: bool) -> None:
         """Stop (or restart) transmitting audio to the call."""
@@ -459,12 +534,17 @@ class CallSession(QObject):
                     self._engine.media_hook.attach(self.key, self._audio)
                 self._set_held(False)
                 self.media_active.emit()
-            elif self._hold_wanted and mi.status in (
-                pj.PJSUA_CALL_MEDIA_LOCAL_HOLD,
-                pj.PJSUA_CALL_MEDIA_NONE,
+            elif mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD or (
+                mi.status == pj.PJSUA_CALL_MEDIA_NONE and self._hold_sent
             ):
                 self._set_held(True)
             break
+        if self._hold_wanted != self.held:
+            # Asked again while the last re-INVITE was in flight (hold, then resume at
+            # once), or a re-INVITE from the PBX came first: send the change once this
+            # callback's transaction has completed.
+            self._hold_retries = 0
+            QTimer.singleShot(0, self, self._retry_hold_change)
 
     def _set_held(self, held: bool) -> None:
         if held == self.held:

@@ -40,16 +40,30 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from agent_desktop.sip._guard import SipError, describe, describe_status, guarded
+from agent_desktop.sip._guard import (
+    SipError,
+    describe,
+    describe_status,
+    expected_error_note,
+    expecting_pjsip_error,
+    guarded,
+)
 from agent_desktop.sip.account import Account, AccountSettings, Transport
-from agent_desktop.sip.call import CallDirection, CallSession, CallState, _op, parse_headers
+from agent_desktop.sip.call import (
+    CallDirection,
+    CallSession,
+    CallState,
+    _op,
+    destroy_stray_calls,
+    parse_headers,
+)
 
 log = logging.getLogger("agent_desktop.sip")
 pjlog = logging.getLogger("agent_desktop.sip.pjsip")
@@ -219,18 +233,8 @@ _LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: log
 _KEEP: list[Any] = []  # LogWriters live as long as the process (pjlib may log late)
 # Deleting an account whose un-REGISTER went unanswered: pjsua_acc_del un-REGISTERs once more
 # and pjsip refuses that (PJSIP_EBUSY, logged as an error) while the first is retransmitted.
-# Expected then, so it is logged as what it is (GUI thread; pjsua logs synchronously there).
-_busy_expected = False
-
-
-@contextlib.contextmanager
-def _expecting_busy() -> Iterator[None]:
-    global _busy_expected
-    _busy_expected = True
-    try:
-        yield
-    finally:
-        _busy_expected = False
+def _expecting_busy() -> contextlib.AbstractContextManager[None]:
+    return expecting_pjsip_error("PJSIP_EBUSY", "its un-REGISTER is still unanswered")
 
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
@@ -240,9 +244,10 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     def write(self, entry: Any) -> None:
         msg = _SECRET.sub(r"\1 <redacted>", str(entry.msg).rstrip())
         level = _LOG_LEVELS.get(int(entry.level), logging.DEBUG)
-        if _busy_expected and "PJSIP_EBUSY" in msg:
+        why = expected_error_note(msg)
+        if why is not None:
             level = logging.INFO
-            msg += " (expected: its un-REGISTER is still unanswered)"
+            msg += f" (expected: {why})"
         pjlog.log(level, "%s", msg)
 
 
@@ -716,6 +721,10 @@ class SipEngine(QObject):
             self._ep.libHandleEvents(10)
         self._dying.clear()
         gc.collect()
+        stray = destroy_stray_calls()
+        if stray:
+            log.warning("%d pjsua2 Call object(s) still referenced at shutdown: deleted", stray)
+        report["stray_calls"] = stray
         report["release_s"] = round(time.monotonic() - t2, 3)
         # 4. stop polling
         self._timer.stop()

@@ -7,7 +7,8 @@ The parent asserts on the exit code (0) and on stderr (no assertion, no tracebac
 Scenarios: registering, ringing_out (8002 does not answer), ringing_in (waits for a call
 from the parent's phone), connected (9000 echo), twice (shutdown() twice), in_callback
 (shutdown from a call_state_changed slot), removing (shutdown while a removed account's
-un-REGISTER is in flight), never_started.
+un-REGISTER is in flight), never_started, kept_error (a SipError of a call is kept past the
+shutdown, as a stored traceback would) and kept_call (its pjsua2 Call object itself is kept).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agent_desktop.sip import (
     EngineConfig,
     RegistrationState,
     SipEngine,
+    SipError,
     Transport,
 )
 
@@ -46,6 +48,7 @@ def main() -> int:
     app = QCoreApplication(sys.argv[:1])
     engine = SipEngine(EngineConfig(bind_address="127.0.0.1", transports=(Transport.UDP,)))
     reports: list[dict[str, Any]] = []
+    kept: list[Any] = []  # outlives the engine, as a stored exception or traceback would
 
     def quit_now() -> None:
         reports.append(engine.shutdown())
@@ -73,7 +76,7 @@ def main() -> int:
             QTimer.singleShot(0, lambda: (engine.remove_account(acc), quit_now()))
         elif args.scenario == "ringing_out":
             acc.make_call("8002")
-        elif args.scenario in ("connected", "twice", "in_callback"):
+        elif args.scenario in ("connected", "twice", "in_callback", "kept_error", "kept_call"):
             acc.make_call("9000")
 
     def on_call(call: Any, state: CallState) -> None:
@@ -86,6 +89,15 @@ def main() -> int:
             QTimer.singleShot(300, quit_now)
         if args.scenario == "connected" and state is CallState.CONFIRMED:
             QTimer.singleShot(300, quit_now)
+        if args.scenario == "kept_error" and state is CallState.CONFIRMED:
+            try:
+                call.answer()  # an outgoing call: pjsua refuses
+            except SipError as exc:
+                kept.append(exc)
+            QTimer.singleShot(300, quit_now)
+        if args.scenario == "kept_call" and state is CallState.CONFIRMED:
+            kept.append(call._pj)
+            QTimer.singleShot(300, quit_now)
         if args.scenario == "in_callback" and state is CallState.CONFIRMED:
             reports.append(engine.shutdown())  # inside a pjsua2 callback: deferred
             engine.shutdown_finished.connect(app.quit)
@@ -95,7 +107,7 @@ def main() -> int:
     app.exec()
     if engine.shutdown_report == {}:
         reports.append(engine.shutdown())
-    emit("exit", reports=reports, final=engine.shutdown_report)
+    emit("exit", reports=reports, final=engine.shutdown_report, kept=len(kept))
     return 0
 
 

@@ -9,6 +9,7 @@ import wave
 from array import array
 from pathlib import Path
 
+import pjsua2 as pj
 import pytest
 from pytestqt.qtbot import QtBot
 
@@ -175,6 +176,27 @@ def test_attended_transfer_cancel_and_swap(
     qtbot.waitUntil(lambda: not call.held, timeout=5000)
     assert call.state is CallState.CONFIRMED
     assert far.state_of(far_call) == "CONFIRMED"
+
+
+def test_hold_and_resume_asked_while_a_re_invite_is_in_flight(
+    qtbot: QtBot, sip_engine: SipEngine, far: SipPhone
+) -> None:
+    """pjsip refuses a re-INVITE while another is in flight (PJ_EINVALIDOP): a CI run failed
+    so when the PBX's re-INVITE crossed a swap. Asked then, hold and resume wait for it."""
+    call, _far_call = answered_incoming(qtbot, sip_engine, far)
+    changes: list[bool] = []
+    call.hold_changed.connect(changes.append)
+    call.hold()
+    call.hold()  # asked again before the first completed: no error, one hold
+    call.resume()  # asked back before the hold completed: the resume follows it
+    qtbot.waitUntil(lambda: changes == [True, False], timeout=5000)
+    assert not call.held
+    assert call._pj is not None
+    info = call._pj.getInfo()
+    assert [m.status for m in info.media] == [pj.PJSUA_CALL_MEDIA_ACTIVE]
+    with qtbot.waitSignal(call.hold_changed, timeout=5000) as held:
+        call.hold()
+    assert held.args == [True]
 
 
 def test_second_incoming_call_while_on_a_call(

@@ -51,7 +51,17 @@ def finish(proc: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], str]:
 
 
 @pytest.mark.parametrize(
-    "scenario", ["never_started", "registering", "removing", "connected", "twice", "in_callback"]
+    "scenario",
+    [
+        "never_started",
+        "registering",
+        "removing",
+        "connected",
+        "twice",
+        "in_callback",
+        "kept_error",
+        "kept_call",
+    ],
 )
 def test_shutdown_scenarios(asterisk: AsteriskSandbox, scenario: str) -> None:
     events, err = finish(start_runner(asterisk, scenario))
@@ -83,6 +93,15 @@ def test_shutdown_scenarios(asterisk: AsteriskSandbox, scenario: str) -> None:
         assert report["unregistered"] is True
         assert "PJSIP_EBUSY" not in err, err[-3000:]
         assert "8001/sip:" not in asterisk.rx("pjsip show contacts")
+    if scenario in ("kept_error", "kept_call"):
+        # A Call object that outlived libDestroy aborted the process at exit (pjsua's
+        # "pjsua_call_set_user_data: Assertion call_id>=0 && call_id<max_calls"); `finish`
+        # checks the exit code and stderr.
+        assert {"event": "call_state", "call": "call-1", "state": "CONFIRMED"} in events
+        assert final["kept"] == 1
+        assert report["stray_calls"] == 1
+    elif "stray_calls" in report:
+        assert report["stray_calls"] == 0
     if scenario == "twice":
         assert final["reports"][0] == final["reports"][1]
     if scenario == "in_callback":
