@@ -539,10 +539,10 @@ class CallSession(QObject):
             ):
                 self._set_held(True)
             break
-        if self._hold_wanted != self.held:
-            # Asked again while the last re-INVITE was in flight (hold, then resume at
-            # once), or a re-INVITE from the PBX came first: send the change once this
-            # callback's transaction has completed.
+        if self._hold_wanted != self.held and self._hold_wanted != self._hold_sent:
+            # Asked back while the last re-INVITE was in flight (hold, then resume at
+            # once): send the change once this callback's transaction has completed. (Not
+            # when what we sent was refused: that would repeat it forever.)
             self._hold_retries = 0
             QTimer.singleShot(0, self, self._retry_hold_change)
 

@@ -130,6 +130,8 @@ def analyse(
         "gaps": gaps,
         "longest_gap_ms": longest * BLOCK_MS,
         "checked_s": len(window) * BLOCK_MS / 1000,
+        # the judged window, a character per block: where the gaps are ("." = no tone)
+        "map": "".join("#" if b else "." for b in window),
     }
 
 

@@ -311,15 +311,45 @@ class PulseServer:
         return None
 
     # -- clients
-    def keep_alive(self, sink: str) -> None:
-        """One client on the sink's monitor, so the null sink does not run 2 s blocks."""
+    def keep_alive(self, sink: str, timeout: float = 10.0) -> None:
+        """One client on the sink's monitor, so the null sink does not run 2 s blocks.
+
+        Returns once a moment of silence has been played through the sink after that
+        client connected: a null sink hears of a shorter latency only at the end of the
+        block it sleeps in, so the first stream played on a fresh sink stalled up to 2 s
+        (a pacat of 1 s took 3.0 s, the next ones 1.07 s), and a test's first call lost up
+        to 2 s of the far end's voice, judged as gaps by the tone tests."""
         if sink in self.keepalive and self.keepalive[sink].poll() is None:
             return
-        self.keepalive[sink] = subprocess.Popen(
+        proc = subprocess.Popen(
             ["parec", "-d", f"{sink}.monitor", "--latency-msec=20", *PACAT_ARGS],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=self.client_env(),
+        )
+        self.keepalive[sink] = proc
+        deadline = time.monotonic() + timeout
+        while not self._recording_from(f"{sink}.monitor"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise PulseError(f"parec on {sink}.monitor did not connect: {self.log_tail()}")
+            time.sleep(0.02)
+        subprocess.run(
+            ["pacat", "-p", "-d", sink, *PACAT_ARGS],
+            input=bytes(RATE * 2 // 10),  # 100 ms
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.client_env(),
+            timeout=max(1.0, deadline - time.monotonic()),
+            check=False,
+        )
+
+    def _recording_from(self, source: str) -> bool:
+        """Does any client record from this source?"""
+        sources = self.pactl("list", "short", "sources").splitlines()
+        index = next((ln.split("\t")[0] for ln in sources if ln.split("\t")[1:2] == [source]), None)
+        return index is not None and any(
+            ln.split("\t")[1:2] == [index]
+            for ln in self.pactl("list", "short", "source-outputs").splitlines()
         )
 
     def feed_tone(
