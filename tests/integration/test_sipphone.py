@@ -45,10 +45,11 @@ def assert_tone(phone: SipPhone, call: str, freq: float, start: float, seconds: 
         call, freq, since_ts=start + SETTLE, until_ts=start + SETTLE + seconds
     )
     expected = int(seconds * 20)
-    assert result["blocks"] >= expected - 2, result
-    assert result["present"] == result["blocks"], result
-    assert result["gaps"] == 0, result
-    assert result["longest_gap_ms"] == 0, result
+    seen = str(result)  # whole, with where the tone was missing (absent_at)
+    assert result["blocks"] >= expected - 2, seen
+    assert result["present"] == result["blocks"], seen
+    assert result["gaps"] == 0, seen
+    assert result["longest_gap_ms"] == 0, seen
 
 
 def wait_until(deadline: float) -> None:
