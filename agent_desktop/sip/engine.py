@@ -25,7 +25,9 @@ gone; the same device added again meanwhile registers after that.
 
 Shutdown is staged, explicit and idempotent (`shutdown()`), never from `__del__`/`atexit`:
 hang up all + bounded wait, unregister + bounded wait, `Account.shutdown()`, drop every
-reference + `gc.collect()`, stop the poll timer, `libDestroy(PJSUA_DESTROY_NO_NETWORK)`.
+reference + `gc.collect()`, delete the native side of any Call something still holds (a kept
+exception's frames: its destructor after libDestroy would abort), stop the poll timer,
+`libDestroy(PJSUA_DESTROY_NO_NETWORK)`.
 """
 
 from __future__ import annotations
