@@ -50,6 +50,7 @@ from PySide6.QtMultimedia import (
     QtAudio,
 )
 
+from agent_desktop.audio_env import qt_audio_backend
 from agent_desktop.sip.aec import EchoCanceller
 from agent_desktop.sip.pcm import (
     FRAME_BYTES,
@@ -128,6 +129,17 @@ AEC_SPEAKER_IDLE_S = 0.1  # nothing written to the sink for this long: no refere
 # same recording with the echo 2 ms or more later: 28.5 dB). With 40 ms: 27.7 dB there.
 # Over PulseAudio, 15-25 ms of lag become 55-65 (AEC3 finds any delay up to ~500 ms).
 AEC_REFERENCE_LEAD_BYTES = ms_to_bytes(40)
+# Qt's native PipeWire backend (Qt 6.11 on PipeWire 1.x) has no server-side buffer: Qt's
+# sink buffer is the stream's only one, and PipeWire takes a whole graph quantum from it each
+# cycle. In any virtual machine (a VDI seat) PipeWire's own configuration makes that at least
+# 1024 samples at 48 kHz (21.3 ms); some Bluetooth sinks run at 2048. A 20 ms buffer never
+# holds one: the speaker lost 46 % of its 20 ms blocks at 1024 and 55 % at 2048
+# (tests/sip/test_audio_pipewire.py, clock.force-quantum). So there the buffer is large
+# enough for any quantum, and how full it is kept is measured (SinkFillCap).
+PIPEWIRE_SINK_BUFFER_BYTES = ms_to_bytes(200)  # above 8192 samples at 48 kHz
+SINK_FILL_MARGIN_BYTES = ms_to_bytes(5)
+SINK_FILL_WINDOW_S = 1.0
+SINK_FILL_START_BYTES = ms_to_bytes(45)  # until measured: above 2048 samples at 48 kHz
 # A stopped or suspended sink reads bytesFree() 0 too: no refills for it (the next frame
 # or the device re-check comes anyway).
 _PLAYING = (QtAudio.State.ActiveState, QtAudio.State.IdleState)
@@ -424,6 +436,50 @@ def _dev_id(dev: QAudioDevice | None) -> str | None:
     return None if info is None else str(info["id"])
 
 
+class SinkFillCap:
+    """How full to keep a sink buffer that the sound server drains in its own cycles.
+
+    The buffer must hold, at each of the server's cycles, what that cycle takes; anything
+    more in it is latency that the bridge can no longer play away (its catch-up and trim act
+    on its own ring). So the fill is capped at the most the server took between two of our
+    looks (a quantum or two; 20 ms and a quantum when the ring waited for the call's next
+    frame) in this or the last window, plus a margin. What the cap holds back waits in the
+    bridge's ring, where the standing-latency bound sees it."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        margin: int = SINK_FILL_MARGIN_BYTES,
+        start: int = SINK_FILL_START_BYTES,
+        window_s: float = SINK_FILL_WINDOW_S,
+    ) -> None:
+        self.ceiling = ceiling
+        self.margin = margin
+        self.window_s = window_s
+        self._queued_after: int | None = None  # in the buffer after our last look
+        self._win_max = -1  # -1: nothing measured in this window (then the last one holds)
+        self._last_max = start
+        self._win_end = 0.0
+        self.target = min(ceiling, start + margin)
+        self.measured = False  # has a whole window measured the server's take yet?
+
+    def room(self, queued: int, now: float) -> int:
+        """Bytes that may be written now, with `queued` bytes in the sink buffer."""
+        if self._queued_after is not None:
+            self._win_max = max(self._win_max, self._queued_after - queued)
+        if now >= self._win_end:
+            if self._win_end and self._win_max >= 0:
+                self._last_max, self._win_max = self._win_max, -1
+                self.measured = True
+            self._win_end = now + self.window_s
+        self.target = min(self.ceiling, max(self._win_max, self._last_max) + self.margin)
+        return max(0, self.target - queued)
+
+    def looked(self, queued: int) -> None:
+        """After a write (or none): `queued` bytes are in the buffer now."""
+        self._queued_after = queued
+
+
 class AudioIO(QObject):
     """Lives on the audio QThread: owns QAudioSink/QAudioSource; never touches pjsua2."""
 
@@ -471,6 +527,7 @@ class AudioIO(QObject):
         self._win_end = 0.0
         self._catch_up = 0  # bytes of standing latency to play away (SPEAKER_SLACK)
         self._catch_up_credit = 0.0  # samples that may be dropped by now
+        self._fill_cap: SinkFillCap | None = None  # see PIPEWIRE_SINK_BUFFER_BYTES
 
     # -- commands (queued from the GUI thread)
     @Slot()
@@ -587,7 +644,8 @@ class AudioIO(QObject):
             self.opened.emit(SPEAKER, "")
             return
         sink = QAudioSink(dev, audio_format(), self)
-        sink.setBufferSize(sink_buffer_bytes())
+        cycles = sink_drained_in_cycles()
+        sink.setBufferSize(PIPEWIRE_SINK_BUFFER_BYTES if cycles else sink_buffer_bytes())
         # Qt 6.12+ only (we pin <6.12 for now, see pyproject.toml): a short native period
         # is what keeps the sink buffer small without underruns.
         set_period = getattr(sink, "setNativePeriodFrameCount", None)
@@ -597,6 +655,7 @@ class AudioIO(QObject):
         self.sink = sink
         self.sink_dev = sink.start()
         self._sink_buffer = sink.bufferSize()  # fixed once started; read per frame otherwise
+        self._fill_cap = SinkFillCap(self._sink_buffer) if cycles else None
         self._starving = True
         self._forget_standing()
         self.reset_aec()
@@ -614,6 +673,7 @@ class AudioIO(QObject):
         self.sink = None
         self.sink_dev = None
         self._sink_buffer = 0
+        self._fill_cap = None
 
     def _open_source(self) -> None:
         self._close_source()
@@ -690,7 +750,11 @@ class AudioIO(QObject):
                 self.speaker_ring.trim_to(0)
             return
         free = sink.bytesFree()
-        self.counters.sink_queued_bytes = max(0, self._sink_buffer - free)
+        queued = max(0, self._sink_buffer - free)
+        self.counters.sink_queued_bytes = queued
+        cap = self._fill_cap
+        if cap is not None and self.tone is None:
+            free = min(free, cap.room(queued, time.monotonic()))
         free -= free % 2
         if self.tone is not None:
             self.speaker_ring.trim_to(0)  # the test tone replaces call audio
@@ -705,12 +769,21 @@ class AudioIO(QObject):
             self.counters.speaker_trimmed_bytes += ring.trim_to(SPEAKER_TRIM_TO)
             avail = ring.available
             self._forget_standing()
-        if self._starving and avail < SPEAKER_PREBUFFER:
+        # After a starvation, wait for what the sound server takes at once (a quantum above
+        # 20 ms would otherwise find the buffer short again at once).
+        prebuffer = SPEAKER_PREBUFFER
+        if cap is not None and cap.measured:
+            prebuffer = max(prebuffer, cap.target)
+        if self._starving and avail < prebuffer:
+            if cap is not None:
+                cap.looked(queued)
             return
         n = min(free, avail)
         if n <= 0:
             if avail > 0 and sink.state() in _PLAYING:
                 self._refill_soon()  # the sink is full: the rest once it has taken some
+            if cap is not None:
+                cap.looked(queued)
             return
         self._starving = False
         drop = self._catch_up_samples(n, avail) if self._catch_up else 0
@@ -718,6 +791,8 @@ class AudioIO(QObject):
         written = dev.write(data)
         if 0 <= written < len(data):  # not expected (we asked for bytesFree)
             self.counters.speaker_trimmed_bytes += len(data) - written
+        if cap is not None:
+            cap.looked(queued + max(0, written))
         if self.aec_enabled and self.source_dev is not None and written > 0:
             far = self._far
             played = data[:written] if written < len(data) else data
@@ -877,6 +952,13 @@ def requested_server_latency_ms() -> int | None:
     except (KeyError, ValueError):
         return None
     return latency if latency > 0 else None
+
+
+def sink_drained_in_cycles() -> bool:
+    """Does the sound server take its cycles' audio straight from Qt's sink buffer (Qt's
+    native PipeWire backend), rather than from a buffer of its own that Qt fills (libpulse)?
+    Known once Qt Multimedia has listed the devices (its threads tell the backend)."""
+    return qt_audio_backend() == "pipewire"
 
 
 def sink_buffer_bytes() -> int:

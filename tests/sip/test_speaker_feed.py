@@ -22,6 +22,7 @@ from agent_desktop.sip.audio import (
     SPEAKER_STANDING_MAX,
     AudioIO,
     BridgeCounters,
+    SinkFillCap,
 )
 from agent_desktop.sip.pcm import (
     FRAME_BYTES,
@@ -42,13 +43,14 @@ PULL_PATTERN = (172, 170, 170)
 class FakeSinkDevice:
     """Qt's sink buffer (the QIODevice side); the server drains it with `pull`."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = QT_BUFFER) -> None:
+        self.size = size
         self.queue = bytearray()
         self.played = bytearray()
         self.dry_pulls = 0
 
     def write(self, data: bytes) -> int:
-        assert len(self.queue) + len(data) <= QT_BUFFER, "wrote more than bytesFree()"
+        assert len(self.queue) + len(data) <= self.size, "wrote more than bytesFree()"
         self.queue += data
         return len(data)
 
@@ -64,7 +66,7 @@ class FakeSink:
         self.dev = dev
 
     def bytesFree(self) -> int:
-        return QT_BUFFER - len(self.dev.queue)
+        return self.dev.size - len(self.dev.queue)
 
     def state(self) -> QtAudio.State:
         return QtAudio.State.ActiveState
@@ -85,13 +87,18 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
-def speaker_feed(qapp: Any) -> tuple[AudioIO, FakeSinkDevice, QTimer]:
+def speaker_feed(
+    qapp: Any, buffer: int = QT_BUFFER, capped: bool = False
+) -> tuple[AudioIO, FakeSinkDevice, QTimer]:
+    """The audio thread's speaker side on a fake sink of `buffer` bytes; `capped`: as on
+    Qt's native PipeWire backend (the fill kept by SinkFillCap)."""
     ring = PcmRing(audio.SPEAKER_RING_BYTES)
     io = AudioIO(ring, PcmRing(audio.MIC_RING_BYTES), BridgeCounters())
-    dev = FakeSinkDevice()
+    dev = FakeSinkDevice(buffer)
     io.sink = FakeSink(dev)  # type: ignore[assignment]
     io.sink_dev = dev
-    io._sink_buffer = QT_BUFFER
+    io._sink_buffer = buffer
+    io._fill_cap = SinkFillCap(buffer) if capped else None
     io.aec_enabled = False
     refill = QTimer(io)  # never started here: the test runs what it would run
     refill.setSingleShot(True)
@@ -101,24 +108,41 @@ def speaker_feed(qapp: Any) -> tuple[AudioIO, FakeSinkDevice, QTimer]:
 
 
 def run_call(
-    io: AudioIO, dev: FakeSinkDevice, refill: QTimer, clock: Clock, seconds: float
+    io: AudioIO,
+    dev: FakeSinkDevice,
+    refill: QTimer,
+    clock: Clock,
+    seconds: float,
+    quantum: int | None = None,
+    before_pulls: list[tuple[float, int]] | None = None,
 ) -> list[int]:
-    """A frame every 20 ms into the ring (waking the feed), a pull every 16/3 ms, and the
-    refill timer's run 5 ms after it was started. Returns the ring's level after each
-    feed (what the standing-latency window sees)."""
+    """A frame every 20 ms into the ring (waking the feed), a pull every 16/3 ms (or each
+    `quantum` samples at 48 kHz, what PipeWire's graph takes), and the refill timer's run
+    5 ms after it was started. Returns the ring's level after each feed (what the
+    standing-latency window sees); `before_pulls` gets (time, bytes queued in all) before
+    each pull."""
     tone = ToneGenerator(440.0, 0.3)
     start = clock.now
     frame_at, pull_at, refill_at = start, start, None
     pulls = 0
+    period = 0.016 / 3 if quantum is None else quantum / 48_000
+    owed = 0.0  # samples at 16 kHz the graph has taken in part
     end = clock.now + seconds
     levels = []
     while clock.now < end:
         due = min(t for t in (frame_at, pull_at, refill_at) if t is not None)
         clock.now = due
         if due == pull_at:
-            dev.pull(PULL_PATTERN[pulls % 3])
+            if before_pulls is not None:
+                before_pulls.append((due - start, len(dev.queue) + io.speaker_ring.available))
+            if quantum is None:
+                dev.pull(PULL_PATTERN[pulls % 3])
+            else:
+                owed += quantum / 3
+                dev.pull(SAMPLE_BYTES * int(owed))
+                owed -= int(owed)
             pulls += 1
-            pull_at = start + pulls * 0.016 / 3
+            pull_at = start + pulls * period
             continue  # the server's pull wakes nobody
         if due == frame_at:
             io.speaker_ring.write(tone.next_bytes(FRAME_BYTES))
@@ -174,6 +198,52 @@ def test_standing_latency_below_the_trim_limit_is_played_away_without_a_gap(
     tone = played[np.flatnonzero(played)[0] :]
     steepest = 0.3 * 32767 * 2 * np.pi * 440 / 16000
     assert np.abs(np.diff(tone)).max() <= steepest * 1.03 + 2
+
+
+@pytest.mark.parametrize("quantum", [256, 1024, 2048])
+def test_a_pipewire_quantum_of_any_size_is_played_without_a_gap(
+    qapp: Any, clock: Clock, quantum: int
+) -> None:
+    """Qt's native PipeWire backend: the graph takes a whole quantum from Qt's buffer each
+    cycle. A 20 ms buffer cannot hold 1024 or 2048 samples at 48 kHz (every pull short);
+    the large buffer, capped at what the graph takes, plays every pull whole after the
+    first second and holds no more than that quantum and a frame besides."""
+    io, dev, refill = speaker_feed(qapp)
+    run_call(io, dev, refill, clock, 2.0, quantum=quantum)
+    if quantum > 960:  # more than 20 ms at once
+        assert dev.dry_pulls > 0.9 * 2.0 * 48_000 / quantum
+
+    io, dev, refill = speaker_feed(qapp, audio.PIPEWIRE_SINK_BUFFER_BYTES, capped=True)
+    queued: list[tuple[float, int]] = []
+    run_call(io, dev, refill, clock, 6.0, quantum=quantum, before_pulls=queued)
+    quantum_bytes = SAMPLE_BYTES * quantum // 3
+    after_start = [n for t, n in queued if t >= 1.0]
+    assert min(after_start) >= quantum_bytes  # no pull short after the first second
+    most = quantum_bytes + FRAME_BYTES + audio.SINK_FILL_MARGIN_BYTES
+    assert max(after_start) <= most, bytes_to_ms(max(after_start))
+    assert io.counters.speaker_trimmed_bytes == 0
+
+
+def test_the_fill_cap_follows_what_the_server_takes() -> None:
+    """The cap is the most the server took between two looks in this or the last window,
+    plus the margin (the start value until a window has ended)."""
+    cap = SinkFillCap(ceiling=6400, margin=160, start=1440, window_s=1.0)
+    assert cap.room(0, 0.0) == 1600  # nothing measured yet: the start value and the margin
+    cap.looked(800)
+    assert cap.room(700, 0.5) == 900  # took 100; the start value still holds
+    assert not cap.measured
+    cap.looked(800)
+    assert cap.room(500, 1.0) == 0  # window over: it took at most 300, so 460 from now
+    assert (cap.target, cap.measured) == (460, True)
+    cap.looked(500)
+    assert cap.room(0, 1.5) == 660  # took 500 (the ring waited for a frame)
+    cap.looked(200)
+    assert cap.room(200, 2.1) == 460  # a new window: the last one's 500 holds
+    cap.looked(200)
+    assert cap.room(150, 3.2) == 60  # that window took 50 at most: 210 now
+    cap.looked(150)
+    assert cap.room(7000, 3.3) == 0
+    assert SinkFillCap(ceiling=1000).room(0, 0.0) == 1000  # never above the buffer
 
 
 @pytest.mark.parametrize("drop", [0, 1, 3])

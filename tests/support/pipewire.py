@@ -151,6 +151,16 @@ class PipeWireServer(PulseServer):
         self.keep_alive("speaker")
         self.keep_alive("micfeed")
 
+    def force_quantum(self, samples: int) -> None:
+        """Make every graph cycle take `samples` at 48 kHz (0: PipeWire chooses again): what
+        `default.clock.min-quantum = 1024` does in any virtual machine (PipeWire's own
+        pipewire.conf), and some Bluetooth sinks' larger quanta."""
+        subprocess.run(
+            [self._daemon("pw-metadata"), "-n", "settings", "0", "clock.force-quantum",
+             str(samples)],
+            env=self.env, capture_output=True, check=True, timeout=10,
+        )  # fmt: skip
+
     def _daemon(self, name: str) -> str:
         return name if self.prefix is None else str(self.prefix / "usr/bin" / name)
 
