@@ -53,6 +53,7 @@ from PySide6.QtMultimedia import (
 from agent_desktop.audio_env import qt_audio_backend
 from agent_desktop.sip.aec import EchoCanceller
 from agent_desktop.sip.pcm import (
+    CATCH_UP_RATIO,
     FRAME_BYTES,
     FRAME_MS,
     RATE,
@@ -97,7 +98,6 @@ STANDING_WINDOW_S = 0.5
 # 2 % faster meanwhile, no click). Under PipeWire the ring stood at 9-17 ms at its lowest
 # all call long (PulseAudio: 5 ms), and a headset's clock drifts against pjmedia's.
 SPEAKER_SLACK = ms_to_bytes(3)
-CATCH_UP_RATIO = 50
 SPEAKER_PREBUFFER = FRAME_BYTES  # after a starvation, wait for one frame before writing
 MIC_RING_BYTES = ms_to_bytes(400)
 MIC_MAX_BYTES = ms_to_bytes(100)  # more waiting than this: trim to keep latency bounded
@@ -139,7 +139,12 @@ AEC_REFERENCE_LEAD_BYTES = ms_to_bytes(40)
 PIPEWIRE_SINK_BUFFER_BYTES = ms_to_bytes(200)  # above 8192 samples at 48 kHz
 SINK_FILL_MARGIN_BYTES = ms_to_bytes(5)
 SINK_FILL_WINDOW_S = 1.0
+# Never below one frame, what the 20 ms buffer used to hold. Starting above 2048 samples (a
+# start of 20 ms left ~40 ms more standing at 2048, from the first, short pulls: simulated)
+# costs a catch-up at the start of a call (the cap falls to what the graph takes; what Qt's
+# buffer held beyond it is played away, 2 % faster).
 SINK_FILL_START_BYTES = ms_to_bytes(45)  # until measured: above 2048 samples at 48 kHz
+SINK_FILL_FLOOR_BYTES = FRAME_BYTES
 # A stopped or suspended sink reads bytesFree() 0 too: no refills for it (the next frame
 # or the device re-check comes anyway).
 _PLAYING = (QtAudio.State.ActiveState, QtAudio.State.IdleState)
@@ -443,8 +448,8 @@ class SinkFillCap:
     more in it is latency that the bridge can no longer play away (its catch-up and trim act
     on its own ring). So the fill is capped at the most the server took between two of our
     looks (a quantum or two; 20 ms and a quantum when the ring waited for the call's next
-    frame) in this or the last window, plus a margin. What the cap holds back waits in the
-    bridge's ring, where the standing-latency bound sees it."""
+    frame) in this or the last window, plus a margin, and never below `floor`. What the cap
+    holds back waits in the bridge's ring, where the standing-latency bound sees it."""
 
     def __init__(
         self,
@@ -452,9 +457,11 @@ class SinkFillCap:
         margin: int = SINK_FILL_MARGIN_BYTES,
         start: int = SINK_FILL_START_BYTES,
         window_s: float = SINK_FILL_WINDOW_S,
+        floor: int = SINK_FILL_FLOOR_BYTES,
     ) -> None:
         self.ceiling = ceiling
         self.margin = margin
+        self.floor = floor
         self.window_s = window_s
         self._queued_after: int | None = None  # in the buffer after our last look
         self._win_max = -1  # -1: nothing measured in this window (then the last one holds)
@@ -472,7 +479,8 @@ class SinkFillCap:
                 self._last_max, self._win_max = self._win_max, -1
                 self.measured = True
             self._win_end = now + self.window_s
-        self.target = min(self.ceiling, max(self._win_max, self._last_max) + self.margin)
+        taken = max(self._win_max, self._last_max)
+        self.target = min(self.ceiling, max(self.floor, taken + self.margin))
         return max(0, self.target - queued)
 
     def looked(self, queued: int) -> None:

@@ -138,6 +138,12 @@ def numpy_module() -> Any:
     return _numpy
 
 
+# Standing latency is played away by dropping at most one sample in this many
+# (agent_desktop.sip.audio): the audio then plays this much faster, its pitch this much higher.
+CATCH_UP_RATIO = 50
+CATCH_UP_SPEED = CATCH_UP_RATIO / (CATCH_UP_RATIO - 1)
+
+
 def shorten(data: bytes, drop: int) -> bytes:
     """The PCM in `data` played `drop` samples shorter: resampled by linear interpolation,
     first and last sample kept (so chunks still join without a step). Dropping 1 sample in

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_desktop.audio_env import apply_low_latency_audio_env, qt_audio_backend
+from agent_desktop.sip.pcm import CATCH_UP_SPEED
 from tests.support.pulse import HARNESS_THREADS, name_this_thread, tool_env
 
 log = logging.getLogger("audio_runner")
@@ -88,6 +89,12 @@ def sine_fit(x: list[float] | array[int], freq: float) -> tuple[float, float]:
 def tone_blocks(
     data: bytes, freqs: list[float], min_score: float = 0.6, min_amp: float = 300
 ) -> list[bool]:
+    """Which 20 ms blocks hold one of `freqs`, or one of them 2 % higher: while the bridge
+    plays standing latency away (agent_desktop.sip.pcm.CATCH_UP_SPEED), a 1004 Hz tone comes
+    out at 1024.5 Hz, which a 1004 Hz fit over 20 ms does not pass (score ~0.57): 1 s of
+    catch-up read as 50 blocks without the tone (the ringer test on PipeWire: 4-49 of 191,
+    none with these)."""
+    freqs = [*freqs, *(f * CATCH_UP_SPEED for f in freqs)]
     pcm = array("h")
     pcm.frombytes(data[: len(data) - len(data) % 2])
     out = []

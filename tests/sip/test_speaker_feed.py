@@ -207,7 +207,7 @@ def test_a_pipewire_quantum_of_any_size_is_played_without_a_gap(
     """Qt's native PipeWire backend: the graph takes a whole quantum from Qt's buffer each
     cycle. A 20 ms buffer cannot hold 1024 or 2048 samples at 48 kHz (every pull short);
     the large buffer, capped at what the graph takes, plays every pull whole after the
-    first second and holds no more than that quantum and a frame besides."""
+    first second, and holds no more than that quantum and a frame besides."""
     io, dev, refill = speaker_feed(qapp)
     run_call(io, dev, refill, clock, 2.0, quantum=quantum)
     if quantum > 960:  # more than 20 ms at once
@@ -227,7 +227,7 @@ def test_a_pipewire_quantum_of_any_size_is_played_without_a_gap(
 def test_the_fill_cap_follows_what_the_server_takes() -> None:
     """The cap is the most the server took between two looks in this or the last window,
     plus the margin (the start value until a window has ended)."""
-    cap = SinkFillCap(ceiling=6400, margin=160, start=1440, window_s=1.0)
+    cap = SinkFillCap(ceiling=6400, margin=160, start=1440, window_s=1.0, floor=0)
     assert cap.room(0, 0.0) == 1600  # nothing measured yet: the start value and the margin
     cap.looked(800)
     assert cap.room(700, 0.5) == 900  # took 100; the start value still holds
@@ -244,6 +244,8 @@ def test_the_fill_cap_follows_what_the_server_takes() -> None:
     cap.looked(150)
     assert cap.room(7000, 3.3) == 0
     assert SinkFillCap(ceiling=1000).room(0, 0.0) == 1000  # never above the buffer
+    floored = SinkFillCap(ceiling=6400, margin=160, start=100, floor=640)
+    assert floored.room(0, 0.0) == 640  # nor below the floor
 
 
 @pytest.mark.parametrize("drop", [0, 1, 3])
