@@ -80,6 +80,11 @@ KINDS = (SPEAKER, MICROPHONE, RINGER)
 SINK_BUFFER_BYTES = 1280
 SINK_BUFFER_BYTES_LOW_LATENCY = 640
 SOURCE_BUFFER_BYTES = 1280
+# Qt's native PipeWire backend puts each graph cycle's capture into Qt's source buffer at
+# once: at 2048 samples (42.7 ms) the 40 ms buffer lost part of every cycle, and the call got
+# a silent frame in its place every ~0.35 s (36 in 10 s; with 200 ms: 6, all at the start).
+# The bridge reads the buffer whenever Qt says data is there, so its size adds no latency.
+PIPEWIRE_SOURCE_BUFFER_BYTES = ms_to_bytes(200)
 NATIVE_PERIOD_FRAMES = 256
 # With a short server buffer a whole 20 ms frame may not fit: under PULSE_LATENCY_MSEC=20,
 # PulseAudio keeps a 15 ms target length (480 bytes) in front of a 5 ms sink latency, so
@@ -239,6 +244,7 @@ class BridgeCounters:
     speaker_caught_up_bytes: int = 0  # played away by shortening (SPEAKER_SLACK)
     mic_trimmed_bytes: int = 0
     sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
+    source_wait_bytes: int = SOURCE_BUFFER_BYTES // 2  # estimate: see AudioIO._open_source
     source_errors: int = 0
     sink_errors: int = 0
     aec_ref_missing: int = 0  # microphone frames that found no reference queued (silence used)
@@ -691,7 +697,11 @@ class AudioIO(QObject):
             self.opened.emit(MICROPHONE, "")
             return
         source = QAudioSource(dev, audio_format(), self)
-        source.setBufferSize(SOURCE_BUFFER_BYTES)
+        cycles = sink_drained_in_cycles()
+        source.setBufferSize(PIPEWIRE_SOURCE_BUFFER_BYTES if cycles else SOURCE_BUFFER_BYTES)
+        # For stats(): a captured sample waits half a fragment on average in Qt's buffer
+        # (libpulse); under PipeWire half a graph cycle, which is not known here: left out.
+        self.counters.source_wait_bytes = 0 if cycles else SOURCE_BUFFER_BYTES // 2
         # Qt 6.12+ only (we pin <6.12 for now, see pyproject.toml): a short native period
         # is what keeps the sink buffer small without underruns.
         set_period = getattr(source, "setNativePeriodFrameCount", None)
@@ -1360,7 +1370,7 @@ class AudioBridge(QObject):
             # and the device's native period: an estimate, not a measurement.
             "added_latency_ms": {
                 "speaker": round(speaker_ms + FRAME_MS + server_latency_ms(), 1),
-                "microphone": round(mic_ms + FRAME_MS + bytes_to_ms(SOURCE_BUFFER_BYTES) / 2, 1),
+                "microphone": round(mic_ms + FRAME_MS + bytes_to_ms(c.source_wait_bytes), 1),
             },
             "calls": len(self.calls),
             "aec": self._aec_stats(),
