@@ -53,13 +53,13 @@ from PySide6.QtMultimedia import (
 from agent_desktop.audio_env import qt_audio_backend
 from agent_desktop.sip.aec import EchoCanceller
 from agent_desktop.sip.pcm import (
-    CATCH_UP_RATIO,
     FRAME_BYTES,
     FRAME_MS,
     RATE,
     SAMPLE_BYTES,
     SILENCE_FRAME,
     PcmRing,
+    StandingLatency,
     ToneGenerator,
     bytes_to_ms,
     level_dbfs,
@@ -107,6 +107,21 @@ SPEAKER_PREBUFFER = FRAME_BYTES  # after a starvation, wait for one frame before
 MIC_RING_BYTES = ms_to_bytes(400)
 MIC_MAX_BYTES = ms_to_bytes(100)  # more waiting than this: trim to keep latency bounded
 MIC_TRIM_TO = ms_to_bytes(40)
+# The microphone's blocks land in the ring whenever Qt delivers them, pjmedia reads a frame
+# every 20 ms on its own clock: what stays behind after each read, at its lowest over a
+# window, is delay on the agent's voice (measured before this bound: 4-22 ms all call long,
+# depending on how the two clocks happened to start). Bounded like the speaker's ring.
+# Unlike the speaker's ring, nothing behind this one absorbs a late block or a late clock
+# tick: a read that finds less than a frame sends 20 ms of silence. So the slack that stays
+# is the microphone's jitter buffer: it starts at MIC_SLACK, grows by MIC_SLACK_STEP after
+# each window with a short read (up to MIC_SLACK_MAX) and shrinks by MIC_SLACK_DECAY each
+# window without one. (On this 2-core test machine reads came up to 37 ms late now and
+# then; on an idle desktop the floor holds.)
+MIC_SLACK = ms_to_bytes(8)
+MIC_SLACK_STEP = ms_to_bytes(10)
+MIC_SLACK_MAX = ms_to_bytes(30)
+MIC_SLACK_DECAY = ms_to_bytes(0.25)  # 20 ms in 40 s
+MIC_STANDING_MAX = ms_to_bytes(40)  # above MIC_SLACK_MAX
 LEVEL_BLOCK_BYTES = ms_to_bytes(50)  # meter updates at ~20 Hz
 # Echo canceller reference: bytes written to the sink wait here until a microphone frame
 # takes them (one far frame per near frame, in order). More than this queued means the two
@@ -242,7 +257,9 @@ class BridgeCounters:
     speaker_underruns: int = 0  # the sink ran dry while a call was attached
     speaker_trimmed_bytes: int = 0
     speaker_caught_up_bytes: int = 0  # played away by shortening (SPEAKER_SLACK)
-    mic_trimmed_bytes: int = 0
+    mic_trimmed_bytes: int = 0  # cut by the standing-latency bound (MIC_STANDING_MAX)
+    mic_caught_up_bytes: int = 0  # played away by shortening (MIC_SLACK)
+    mic_slack_raises: int = 0  # windows with a short read (MIC_SLACK_STEP)
     sink_queued_bytes: int = 0  # in Qt's sink buffer at the last pump
     source_wait_bytes: int = SOURCE_BUFFER_BYTES // 2  # estimate: see AudioIO._open_source
     source_errors: int = 0
@@ -537,10 +554,10 @@ class AudioIO(QObject):
         self.meter = False
         self._starving = True
         self._level_acc = bytearray()
-        self._win_min = 1 << 30
-        self._win_end = 0.0
-        self._catch_up = 0  # bytes of standing latency to play away (SPEAKER_SLACK)
-        self._catch_up_credit = 0.0  # samples that may be dropped by now
+        self._speaker_standing = StandingLatency(
+            SPEAKER_SLACK, SPEAKER_STANDING_MAX, STANDING_WINDOW_S
+        )
+        self._mic_standing = StandingLatency(MIC_SLACK, MIC_STANDING_MAX, STANDING_WINDOW_S)
         self._fill_cap: SinkFillCap | None = None  # see PIPEWIRE_SINK_BUFFER_BYTES
 
     # -- commands (queued from the GUI thread)
@@ -671,7 +688,7 @@ class AudioIO(QObject):
         self._sink_buffer = sink.bufferSize()  # fixed once started; read per frame otherwise
         self._fill_cap = SinkFillCap(self._sink_buffer) if cycles else None
         self._starving = True
-        self._forget_standing()
+        self._speaker_standing.forget()
         self.reset_aec()
         self._update_timer()
         if sink.error() != QtAudio.Error.NoError:
@@ -709,6 +726,8 @@ class AudioIO(QObject):
             set_period(NATIVE_PERIOD_FRAMES)
         self.source = source
         self.source_dev = source.start()
+        self._mic_standing.forget()
+        self._mic_standing.slack = MIC_SLACK
         self.reset_aec()
         if self.source_dev is not None:
             self.source_dev.readyRead.connect(self._read_mic)
@@ -786,7 +805,7 @@ class AudioIO(QObject):
         if avail > SPEAKER_MAX_BYTES:
             self.counters.speaker_trimmed_bytes += ring.trim_to(SPEAKER_TRIM_TO)
             avail = ring.available
-            self._forget_standing()
+            self._speaker_standing.forget()
         # After a starvation, wait for what the sound server takes at once (a quantum above
         # 20 ms would otherwise find the buffer short again at once).
         prebuffer = SPEAKER_PREBUFFER
@@ -804,8 +823,13 @@ class AudioIO(QObject):
                 cap.looked(queued)
             return
         self._starving = False
-        drop = self._catch_up_samples(n, avail) if self._catch_up else 0
-        data = shorten(ring.read(n + drop * SAMPLE_BYTES), drop) if drop else ring.read(n)
+        standing = self._speaker_standing
+        drop = standing.drop_samples(n, avail - n) if standing.catch_up else 0
+        if drop:
+            self.counters.speaker_caught_up_bytes += drop * SAMPLE_BYTES
+            data = shorten(ring.read(n + drop * SAMPLE_BYTES), drop)
+        else:
+            data = ring.read(n)
         written = dev.write(data)
         if 0 <= written < len(data):  # not expected (we asked for bytesFree)
             self.counters.speaker_trimmed_bytes += len(data) - written
@@ -844,44 +868,17 @@ class AudioIO(QObject):
         if refill is not None and not refill.isActive():
             refill.start()
 
-    def _forget_standing(self) -> None:
-        """A new sink (or a trim): what the last window measured no longer holds."""
-        self._win_min = 1 << 30
-        self._win_end = 0.0
-        self._catch_up = 0
-        self._catch_up_credit = 0.0
-
-    def _catch_up_samples(self, n: int, avail: int) -> int:
-        """How many samples to drop while writing `n` bytes (of `avail` waiting)."""
-        if n < 2 * SAMPLE_BYTES:
-            return 0  # shorten() keeps at least two samples
-        credit = self._catch_up_credit + n / (SAMPLE_BYTES * CATCH_UP_RATIO)
-        drop = min(int(credit), self._catch_up // SAMPLE_BYTES, (avail - n) // SAMPLE_BYTES)
-        # Credit not spent (nothing more was waiting) is not saved up for one bigger drop.
-        self._catch_up_credit = min(credit - max(drop, 0), 1.0)
-        if drop <= 0:
-            return 0
-        self._catch_up -= drop * SAMPLE_BYTES
-        self.counters.speaker_caught_up_bytes += drop * SAMPLE_BYTES
-        return drop
-
     def _bound_standing_latency(self, ring: PcmRing) -> None:
-        """What stays in the ring after feeding the sink is pure added latency (e.g. after
-        the sink started late, or behind a sink slower than the call's clock). If it never
-        fell below the limit for a window, drop it; below the limit, play it away gently."""
+        """What stays in the ring after feeding the sink is pure added latency: see
+        StandingLatency (cut beyond SPEAKER_STANDING_MAX, played away above SPEAKER_SLACK)."""
         left = ring.available
-        self._win_min = min(self._win_min, left)
+        standing = self._speaker_standing
+        standing.observe(left)
         now = time.monotonic()
-        if now >= self._win_end:
-            self._catch_up = 0
-            if self._win_end and self._win_min > SPEAKER_STANDING_MAX:
-                excess = self._win_min - FRAME_BYTES // 2
-                self.counters.speaker_trimmed_bytes += ring.trim_to(left - excess)
-                self._catch_up_credit = 0.0
-            elif self._win_end and self._win_min > SPEAKER_SLACK:
-                self._catch_up = self._win_min - SPEAKER_SLACK
-            self._win_min = 1 << 30
-            self._win_end = now + STANDING_WINDOW_S
+        if standing.due(now):
+            cut = standing.end_window(now)
+            if cut:
+                self.counters.speaker_trimmed_bytes += ring.trim_to(left - cut)
 
     @Slot()
     def _read_mic(self) -> None:
@@ -902,10 +899,38 @@ class AudioIO(QObject):
             self._meter(data)
 
     def _deliver_mic(self, data: bytes) -> None:
-        if data:
-            self.mic_ring.write(data)
-            if self.meter:
-                self._meter(data)
+        if not data:
+            return
+        standing = self._mic_standing
+        drop = standing.drop_samples(len(data), len(data)) if standing.catch_up else 0
+        if drop:
+            self.counters.mic_caught_up_bytes += drop * SAMPLE_BYTES
+            data = shorten(data, drop)
+        self.mic_ring.write(data)
+        self._bound_mic_latency()
+        if self.meter:
+            self._meter(data)
+
+    def _bound_mic_latency(self) -> None:
+        """What pjmedia's reads left behind in the microphone ring, at its lowest over a
+        window, beyond the slack: see StandingLatency and MIC_SLACK."""
+        ring, standing = self.mic_ring, self._mic_standing
+        now = time.monotonic()
+        if not standing.due(now):
+            return
+        lowest = ring.take_lowest_left()
+        if lowest is not None and standing.measuring:
+            standing.observe(lowest)
+            if standing.windows < 2:
+                pass  # the stream's start: its first reads come short anyway
+            elif lowest == 0:  # a read came short: keep more in hand for a while
+                standing.slack = min(MIC_SLACK_MAX, standing.slack + MIC_SLACK_STEP)
+                self.counters.mic_slack_raises += 1
+            else:
+                standing.slack = max(MIC_SLACK, standing.slack - MIC_SLACK_DECAY)
+        cut = standing.end_window(now)
+        if cut:
+            self.counters.mic_trimmed_bytes += ring.trim_to(max(0, ring.available - cut))
 
     def _meter(self, data: bytes) -> None:
         if data:
@@ -1362,6 +1387,9 @@ class AudioBridge(QObject):
             "mic_gaps": c.mic_gaps,
             "speaker_dropped_bytes": self.speaker_ring.dropped,
             "speaker_caught_up_ms": round(bytes_to_ms(c.speaker_caught_up_bytes), 1),
+            "mic_caught_up_ms": round(bytes_to_ms(c.mic_caught_up_bytes), 1),
+            "mic_trimmed_ms": round(bytes_to_ms(c.mic_trimmed_bytes), 1),
+            "mic_slack_raises": c.mic_slack_raises,
             "mic_dropped_bytes": self.mic_ring.dropped,
             "sink_errors": c.sink_errors,
             "source_errors": c.source_errors,

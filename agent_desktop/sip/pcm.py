@@ -31,6 +31,9 @@ def ms_to_bytes(ms: float) -> int:
     return n - n % SAMPLE_BYTES
 
 
+_NOT_SEEN = 1 << 30
+
+
 class PcmRing:
     """A bounded FIFO of PCM bytes shared by two threads (one writer, one reader).
 
@@ -47,6 +50,7 @@ class PcmRing:
         self.read_total = 0  # bytes ever read
         self.dropped = 0  # bytes dropped by overruns and trims
         self.overruns = 0  # writes that dropped old data
+        self._lowest_left = _NOT_SEEN  # see take_lowest_left()
 
     def write(self, data: bytes) -> int:
         """Append; returns the number of old bytes dropped to stay within capacity."""
@@ -95,11 +99,21 @@ class PcmRing:
                 self.dropped += excess
                 size -= excess
             if size < n:
+                self._lowest_left = 0
                 return None
+            if size - n < self._lowest_left:
+                self._lowest_left = size - n
             out = bytes(buf[:n])
             del buf[:n]
             self.read_total += n
             return out
+
+    def take_lowest_left(self) -> int | None:
+        """The fewest bytes that `read_frame` left behind since the last call (0 if it
+        found too few to read); None when it did not run meanwhile."""
+        with self._lock:
+            lowest, self._lowest_left = self._lowest_left, _NOT_SEEN
+        return None if lowest == _NOT_SEEN else lowest
 
     def trim_to(self, keep: int) -> int:
         """Drop the oldest bytes so that at most `keep` remain (bounds added latency)."""
@@ -142,6 +156,74 @@ def numpy_module() -> Any:
 # (agent_desktop.sip.audio): the audio then plays this much faster, its pitch this much higher.
 CATCH_UP_RATIO = 50
 CATCH_UP_SPEED = CATCH_UP_RATIO / (CATCH_UP_RATIO - 1)
+
+
+class StandingLatency:
+    """Audio that stays behind in a ring after its reader took its share, all through a
+    window, is delay and nothing else (e.g. after a stream started late, behind a device
+    clock that drifts against pjmedia's, or a microphone whose blocks land just after
+    pjmedia's read). The owner reports what stayed behind (`observe`) and, when a window is
+    `due`, ends it: above `trim_above` at its lowest, the excess down to half a frame is to
+    be cut at once (returned); above `slack`, the excess is played away gently over the
+    next window, dropping at most one sample in CATCH_UP_RATIO (`drop_samples`: the audio
+    2 % faster meanwhile, no click). Not locked: one thread only."""
+
+    def __init__(self, slack: int, trim_above: int, window_s: float) -> None:
+        self.slack = slack
+        self.trim_above = trim_above
+        self.window_s = window_s
+        self.catch_up = 0  # bytes still to play away
+        self.forget()
+
+    def forget(self) -> None:
+        """A new stream (or a cut): what the last window measured no longer holds."""
+        self._lowest = _NOT_SEEN
+        self._window_end = 0.0
+        self.windows = 0  # ended since
+        self.catch_up = 0
+        self._credit = 0.0
+
+    def observe(self, left: int) -> None:
+        if left < self._lowest:
+            self._lowest = left
+
+    @property
+    def measuring(self) -> bool:
+        """False until the first window has started (after `forget`)."""
+        return self._window_end != 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self._window_end
+
+    def end_window(self, now: float) -> int:
+        """Bytes to cut from the ring at once (0: none); starts the next window."""
+        cut = 0
+        self.catch_up = 0
+        if self.measuring and self._lowest != _NOT_SEEN:
+            if self._lowest > self.trim_above:
+                cut = self._lowest - FRAME_BYTES // 2
+                self._credit = 0.0
+            elif self._lowest > self.slack:
+                self.catch_up = self._lowest - self.slack
+        if self.measuring:
+            self.windows += 1
+        self._lowest = _NOT_SEEN
+        self._window_end = now + self.window_s
+        return cut
+
+    def drop_samples(self, n: int, spare: int) -> int:
+        """How many samples to drop while passing on `n` bytes, with `spare` more bytes
+        waiting behind them (never more than that, nor more than is still to play away)."""
+        if n < 2 * SAMPLE_BYTES:
+            return 0  # shorten() keeps at least two samples
+        credit = self._credit + n / (SAMPLE_BYTES * CATCH_UP_RATIO)
+        drop = min(int(credit), self.catch_up // SAMPLE_BYTES, spare // SAMPLE_BYTES)
+        # Credit not spent (nothing more was waiting) is not saved up for one bigger drop.
+        self._credit = min(credit - max(drop, 0), 1.0)
+        if drop <= 0:
+            return 0
+        self.catch_up -= drop * SAMPLE_BYTES
+        return drop
 
 
 def shorten(data: bytes, drop: int) -> bytes:

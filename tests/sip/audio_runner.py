@@ -284,6 +284,7 @@ def aec_loop(
     virtual sound server starved of CPU (2 cores, other test runs) sometimes plays a gap of
     a few ms that is not in the bridge's stream, which moves the echo delay (see diag
     lags_ms) and costs the canceller about a second of re-convergence."""
+    import shutil
     import tempfile
     import threading
     import wave
@@ -354,6 +355,7 @@ def aec_loop(
     bridge.port.stopTransmit(probe)
     bridge.detach("far")
     mic = mic_rec.stop()
+    shutil.rmtree(tmp, ignore_errors=True)  # the player has the file open: fine on Linux
     with lock:
         chunks = list(out_chunks)
 
