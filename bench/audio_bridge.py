@@ -9,6 +9,8 @@ Endpoint each, tests/sip/audio_runner.py):
   burst is stamped where pjsua2's own media path delivers it (a plain AudioMediaPort on the
   call, as a player/recorder would see it) and again on the virtual speaker's monitor: the
   difference is the one-way latency the bridge adds on the speaker path (goal <= 40 ms);
+  the same bursts stamped on the virtual microphone's signal and where pjmedia takes them
+  for the call give the whole microphone path (no goal set);
 - CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x): the four
   kinds of call in turn, `--rounds` times (the machine's load drifts: a floor measured once
   moved by a factor of two between runs), each figure the median of its rounds; the tests'
@@ -104,17 +106,26 @@ def main() -> int:
         "qt_audio_backend": sorted({c.get("qt_audio_backend", "?") for c in lats}),
         "speaker_added_ms_median": median(c["speaker_added_ms_median"] for c in lats),
         "speaker_added_ms_worst_call": max(c["speaker_added_ms_median"] for c in lats),
+        "microphone_ms_median": median(c["mic_ms_median"] for c in lats),
+        "microphone_ms_worst_call": max(c["mic_ms_median"] for c in lats),
         "per_call": [
             {
                 "median": c["speaker_added_ms_median"],
                 "p90": c["speaker_added_ms_p90"],
                 "bursts_matched": c["matched"],
+                "microphone_median": c["mic_ms_median"],
+                "microphone_p90": c["mic_ms_p90"],
+                "microphone_bursts_matched": c["mic_matched"],
                 "bridge_estimate_ms": c["stats"]["added_latency_ms"],
+                "microphone_caught_up_ms": c["stats"].get("mic_caught_up_ms"),
             }
             for c in lats
         ],
-        "note": "median over the calls of each call's median; includes parec's own 5 ms "
-        "capture latency (an upper bound)",
+        "note": "median over the calls of each call's median; the speaker's includes parec's "
+        "own 5 ms capture latency (an upper bound). microphone: from the virtual "
+        "microphone's signal to the frame pjmedia takes for the call, all of it (Qt's source "
+        "buffer, the canceller's 20 ms frames, the bridge's ring); parec's 5 ms delays the "
+        "first stamp (a lower bound). No goal was set for it.",
         "sound_server_env": {
             k: os.environ.get(k) for k in ("PULSE_LATENCY_MSEC", "PIPEWIRE_LATENCY")
         },

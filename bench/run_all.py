@@ -165,6 +165,18 @@ def dig(d: dict[str, Any], *keys: str) -> Any:
     return d
 
 
+def mic_row(rows: list[tuple[str, str, str, str, str]], result: dict[str, Any], on: str) -> None:
+    """The microphone path of bench/audio_bridge.py's latency calls (results since the
+    microphone ring's delay bound; older results have none)."""
+    mic = dig(result, "latency", "microphone_ms_median")
+    if mic is None:
+        return
+    rows.append((f"audio bridge: microphone path, virtual microphone to pjmedia's frame{on}",
+                 f"{mic} ms (worst call {dig(result, 'latency', 'microphone_ms_worst_call')} ms)",
+                 "— (the whole path: Qt's source buffer, the canceller's 20 ms frames, the "
+                 "bridge's ring)", "—", "reported"))
+
+
 def table() -> str:
     rows: list[tuple[str, str, str, str, str]] = []
 
@@ -227,6 +239,7 @@ def table() -> str:
                  f"{dig(ab, 'latency', 'speaker_added_ms_median')} ms "
                  f"(worst call {dig(ab, 'latency', 'speaker_added_ms_worst_call')} ms)",
                  "pjsua2's own player path", "—", "≤ 40 ms"))
+    mic_row(rows, ab, "")
     ns = load("native_softphone")  # bench/native_softphone.py
     for kind, words in (("tone", "on"), ("tone-noaec", "off")) if ns else ():
         add(f"audio bridge: CPU of a call, echo canceller {words}, vs a native softphone "
@@ -242,6 +255,7 @@ def table() -> str:
                          f"(worst call {dig(pw, 'latency', 'speaker_added_ms_worst_call')} ms;"
                          f" measured {pw.get('when', '?')[:10]})",
                          "pjsua2's own player path", "—", "≤ 40 ms"))
+            mic_row(rows, pw, f" on {what}")
     hb = load("heartbeat")
     rows.append(("heartbeat p50 / p99",
                  f"{dig(hb, 'heartbeat', 'latency_ms', 'p50')} / "

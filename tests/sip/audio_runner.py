@@ -194,7 +194,12 @@ def measure_latency(
     """Bursts into the microphone, echoed by 9000. A plain AudioMediaPort on the call (what
     pjsua2's own player/recorder path sees) timestamps each returning burst; the speaker
     monitor (parec, 5 ms latency) timestamps it again: the difference is what the bridge's
-    speaker path adds (upper bound: parec's own latency is included)."""
+    speaker path adds (upper bound: parec's own latency is included).
+
+    The microphone path the same way: the virtual microphone's own signal (parec on the
+    sink it monitors, 5 ms) timestamps each burst as it goes in, a second port fed by the
+    bridge's port timestamps it where pjmedia takes it for the call (a lower bound: parec's
+    latency delays the first stamp)."""
     import threading
 
     from tests.support.pulse import PACAT_ARGS, Recorder
@@ -220,48 +225,69 @@ def measure_latency(
     threading.Thread(target=writer, daemon=True).start()
 
     lock = threading.Lock()
-    port_chunks: list[tuple[float, bytes]] = []
     reader = vec_reader_for(pj)
 
     class Probe(pj.AudioMediaPort):  # type: ignore[misc]
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.chunks: list[tuple[float, bytes]] = []
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+            self.createPort(name, fmt)
+            keep_for_process(self)  # never destroyed: see BridgePort
+
         def onFrameReceived(self, frame: Any) -> None:
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
                 data = reader(frame.buf, frame.size)
                 with lock:
-                    port_chunks.append((time.monotonic(), data))
+                    self.chunks.append((time.monotonic(), data))
+
+        def onsets(self) -> list[float]:
+            with lock:
+                chunks = list(self.chunks)
+            # frames arrive every 20 ms; the last one's arrival time anchors the joined stream
+            return onsets(b"".join(d for _, d in chunks), chunks[-1][0]) if chunks else []
+
+    def delays(first: list[float], then: list[float]) -> list[float]:
+        out = []
+        for p in first:
+            later = [s - p for s in then if 0 <= s - p < 0.5]
+            if later:
+                out.append(min(later))
+        return sorted(out)
+
+    def ms_at(sorted_delays: list[float], q: float) -> float | None:
+        if not sorted_delays:
+            return None
+        at = min(len(sorted_delays) - 1, int(len(sorted_delays) * q))  # as before: n // 2
+        return round(1000 * sorted_delays[at], 1)
 
     rec = Recorder(env, "speaker.monitor", latency_ms=5)
+    mic_rec = Recorder(env, "micfeed.monitor", latency_ms=5)
     call("9000")
-    probe = Probe()
-    fmt = pj.MediaFormatAudio()
-    fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
-    probe.createPort("probe", fmt)
-    keep_for_process(probe)  # never destroyed: see BridgePort
+    probe, mic_probe = Probe("probe"), Probe("mic-probe")
     media = holder["call"].getAudioMedia(-1)
     media.startTransmit(probe)
-    holder["probe"] = probe
+    bridge.port.startTransmit(mic_probe)
+    holder["probe"], holder["mic_probe"] = probe, mic_probe
     run_for(seconds)
     media.stopTransmit(probe)
+    bridge.port.stopTransmit(mic_probe)
     t_rec_end = time.monotonic()
     spk = rec.stop()
-    with lock:
-        chunks = list(port_chunks)
-    # frames arrive every 20 ms; the last one's arrival time anchors the joined stream
-    joined = b"".join(d for _, d in chunks)
-    port_on = onsets(joined, chunks[-1][0]) if chunks else []
-    spk_on = onsets(spk, t_rec_end)
-    diffs = []
-    for p in port_on:
-        later = [s - p for s in spk_on if 0 <= s - p < 0.5]
-        if later:
-            diffs.append(min(later))
-    diffs.sort()
+    mic = mic_rec.stop()
+    port_on, spk_on = probe.onsets(), onsets(spk, t_rec_end)
+    spk_diffs = delays(port_on, spk_on)
+    mic_diffs = delays(onsets(mic, t_rec_end), mic_probe.onsets())
     return {
         "bursts_port": len(port_on),
         "bursts_speaker": len(spk_on),
-        "matched": len(diffs),
-        "speaker_added_ms_median": round(1000 * diffs[len(diffs) // 2], 1) if diffs else None,
-        "speaker_added_ms_p90": round(1000 * diffs[int(len(diffs) * 0.9)], 1) if diffs else None,
+        "matched": len(spk_diffs),
+        "speaker_added_ms_median": ms_at(spk_diffs, 0.5),
+        "speaker_added_ms_p90": ms_at(spk_diffs, 0.9),
+        "mic_matched": len(mic_diffs),
+        "mic_ms_median": ms_at(mic_diffs, 0.5),
+        "mic_ms_p90": ms_at(mic_diffs, 0.9),
     }
 
 
