@@ -26,9 +26,11 @@ from agent_desktop.sip import (
     RegistrationState,
     SipEngine,
     Transport,
+    audio,
 )
 from pbx.sandbox import AsteriskSandbox
 from tests.pbx_fixtures import discard, new_sandbox
+from tests.support.sim_clock import SimClock
 from tests.support.sipphone import SipPhone
 
 PASSWORD = "demo"
@@ -110,3 +112,11 @@ def own_pbx(asterisk: AsteriskSandbox) -> Iterator[AsteriskSandbox]:
         yield box
     finally:
         discard(box)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SimClock:
+    """The audio module's `time`, moved by the test (tests/support/sim_clock.py)."""
+    sim = SimClock()
+    monkeypatch.setattr(audio, "time", sim)
+    return sim

@@ -32,24 +32,10 @@ from agent_desktop.sip.pcm import (
     bytes_to_ms,
     ms_to_bytes,
 )
+from tests.support.sim_clock import SimClock
 
 BLOCK_MS = 2  # small, so that the delay left after a read can be set to 2 ms
 BLOCK_BYTES = ms_to_bytes(BLOCK_MS)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(audio, "time", clock)
-    return clock
 
 
 def mic_side(qapp: Any) -> AudioIO:
@@ -65,7 +51,7 @@ class Call:
     which the blocks of the next 15 ms come all at once at its end (the audio thread or the
     sound server late: what made reads come short in real calls)."""
 
-    def __init__(self, io: AudioIO, clock: Clock, left_ms: float, speed: float = 1.0) -> None:
+    def __init__(self, io: AudioIO, clock: SimClock, left_ms: float, speed: float = 1.0) -> None:
         self.io, self.clock = io, clock
         self.tone = ToneGenerator(440.0, 0.3)
         self.phase = (left_ms + 20 - BLOCK_MS + 0.5) / 1000
@@ -110,7 +96,7 @@ class Call:
         return min(n for t, n in self.left if since <= t < until)
 
 
-def test_standing_delay_is_played_away_to_the_slack(qapp: Any, clock: Clock) -> None:
+def test_standing_delay_is_played_away_to_the_slack(qapp: Any, clock: SimClock) -> None:
     """20 ms left after each read from the start (how the two clocks happened to start) go
     down to the slack within 2 s, by dropping single samples: no short read, no cut, and
     the voice without a step."""
@@ -132,7 +118,7 @@ def test_standing_delay_is_played_away_to_the_slack(qapp: Any, clock: Clock) -> 
     assert np.abs(np.diff(sent)).max() <= steepest * 1.03 + 2
 
 
-def test_a_fast_microphone_clock_does_not_pile_up_delay(qapp: Any, clock: Clock) -> None:
+def test_a_fast_microphone_clock_does_not_pile_up_delay(qapp: Any, clock: SimClock) -> None:
     """A microphone 0.2 % faster than pjmedia's clock brings 2 ms more every second: for a
     minute that would be 120 ms, cut at MIC_MAX_BYTES (100 ms) with a click. It stays at
     the slack, played away as it comes."""
@@ -148,7 +134,7 @@ def test_a_fast_microphone_clock_does_not_pile_up_delay(qapp: Any, clock: Clock)
     assert io.counters.mic_caught_up_bytes == pytest.approx(ms_to_bytes(120), rel=0.1)
 
 
-def test_late_blocks_raise_the_slack_which_then_decays(qapp: Any, clock: Clock) -> None:
+def test_late_blocks_raise_the_slack_which_then_decays(qapp: Any, clock: SimClock) -> None:
     """The microphone's blocks 15 ms late once: at a slack of 8 ms a read comes short (one
     20 ms gap), and the slack grows by MIC_SLACK_STEP, so that the same delay later finds
     enough; it shrinks back while blocks come on time."""

@@ -33,6 +33,7 @@ from agent_desktop.sip.pcm import (
     ms_to_bytes,
     shorten,
 )
+from tests.support.sim_clock import SimClock
 
 QT_BUFFER = FRAME_BYTES
 # What PipeWire's 256-sample quantum at 48 kHz takes at 16 kHz: 85 1/3 samples, i.e.
@@ -72,21 +73,6 @@ class FakeSink:
         return QtAudio.State.ActiveState
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(audio, "time", clock)
-    return clock
-
-
 def speaker_feed(
     qapp: Any, buffer: int = QT_BUFFER, capped: bool = False
 ) -> tuple[AudioIO, FakeSinkDevice, QTimer]:
@@ -111,7 +97,7 @@ def run_call(
     io: AudioIO,
     dev: FakeSinkDevice,
     refill: QTimer,
-    clock: Clock,
+    clock: SimClock,
     seconds: float,
     quantum: int | None = None,
     before_pulls: list[tuple[float, int]] | None = None,
@@ -158,7 +144,7 @@ def run_call(
     return levels
 
 
-def test_a_full_sink_is_refilled_before_the_next_frame(qapp: Any, clock: Clock) -> None:
+def test_a_full_sink_is_refilled_before_the_next_frame(qapp: Any, clock: SimClock) -> None:
     """The sink full when a frame arrives: what waits goes in 5 ms later, not 20 ms later
     with the next frame (by then the server had taken the whole 20 ms buffer: a gap)."""
     io, dev, refill = speaker_feed(qapp)
@@ -173,7 +159,7 @@ def test_a_full_sink_is_refilled_before_the_next_frame(qapp: Any, clock: Clock) 
 
 
 def test_standing_latency_below_the_trim_limit_is_played_away_without_a_gap(
-    qapp: Any, clock: Clock
+    qapp: Any, clock: SimClock
 ) -> None:
     """25 ms standing in the ring (below the 30 ms at which it is cut at once) goes down
     to the slack within 2 s, by dropping single samples: the tone plays on without a gap or
@@ -202,7 +188,7 @@ def test_standing_latency_below_the_trim_limit_is_played_away_without_a_gap(
 
 @pytest.mark.parametrize("quantum", [256, 1024, 2048])
 def test_a_pipewire_quantum_of_any_size_is_played_without_a_gap(
-    qapp: Any, clock: Clock, quantum: int
+    qapp: Any, clock: SimClock, quantum: int
 ) -> None:
     """Qt's native PipeWire backend: the graph takes a whole quantum from Qt's buffer each
     cycle. A 20 ms buffer cannot hold 1024 or 2048 samples at 48 kHz (every pull short);
@@ -267,7 +253,7 @@ class RecordingCanceller:
         pass
 
 
-def test_the_reference_leads_even_an_echo_without_delay(qapp: Any, clock: Clock) -> None:
+def test_the_reference_leads_even_an_echo_without_delay(qapp: Any, clock: SimClock) -> None:
     """A speaker->microphone loop with no delay at all (through PipeWire 1.x the looped echo
     lagged its reference by 1 sample, and AEC3 cancelled nothing): after a reset, the
     canceller's reference leaves out the first AEC_REFERENCE_LEAD_BYTES of what was played,
