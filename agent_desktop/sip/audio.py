@@ -115,8 +115,8 @@ MIC_TRIM_TO = ms_to_bytes(40)
 # tick: a read that finds less than a frame sends 20 ms of silence. So the slack that stays
 # is the microphone's jitter buffer: it starts at MIC_SLACK, grows by MIC_SLACK_STEP after
 # each window with a short read (up to MIC_SLACK_MAX) and shrinks by MIC_SLACK_DECAY each
-# window without one. (On this 2-core test machine reads came up to 37 ms late now and
-# then; on an idle desktop the floor holds.)
+# window without one. (On this 2-core test machine the microphone's blocks came 10-37 ms
+# late now and then; on an idle desktop the floor should hold.)
 MIC_SLACK = ms_to_bytes(8)
 MIC_SLACK_STEP = ms_to_bytes(10)
 MIC_SLACK_MAX = ms_to_bytes(30)
