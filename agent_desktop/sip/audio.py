@@ -113,13 +113,13 @@ MIC_TRIM_TO = ms_to_bytes(40)
 # depending on how the two clocks happened to start). Bounded like the speaker's ring.
 # Unlike the speaker's ring, nothing behind this one absorbs a late block or a late clock
 # tick: a read that finds less than a frame sends 20 ms of silence. So the slack that stays
-# is the microphone's jitter buffer: it starts at MIC_SLACK_START, grows by MIC_SLACK_STEP
-# after each window with a short read (up to MIC_SLACK_MAX) and shrinks by MIC_SLACK_DECAY
-# each window without one, down to MIC_SLACK. (On this 2-core test machine the microphone's
-# blocks came 10-37 ms late now and then, most often in a call's first seconds; starting at
-# 8 ms, the end-to-end test's caller missed a 50 ms block of the agent's tone in 2 runs of 4.)
+# is the microphone's jitter buffer: it starts at MIC_SLACK_START (about what stood there
+# before the bound, at random: a call's first seconds keep the margin they had), shrinks by
+# MIC_SLACK_DECAY each window without a short read, down to MIC_SLACK, and grows by
+# MIC_SLACK_STEP after each window with one (up to MIC_SLACK_MAX). On this 2-core test
+# machine the microphone's blocks came 10-37 ms late now and then.
 MIC_SLACK = ms_to_bytes(8)
-MIC_SLACK_START = ms_to_bytes(20)  # about what stood there before the bound, at random
+MIC_SLACK_START = ms_to_bytes(20)
 MIC_SLACK_STEP = ms_to_bytes(10)
 MIC_SLACK_MAX = ms_to_bytes(30)
 MIC_SLACK_DECAY = ms_to_bytes(0.25)  # 20 ms in 40 s
