@@ -172,7 +172,6 @@ class StandingLatency:
         self.slack = slack
         self.trim_above = trim_above
         self.window_s = window_s
-        self.catch_up = 0  # bytes still to play away
         self.forget()
 
     def forget(self) -> None:
@@ -180,7 +179,7 @@ class StandingLatency:
         self._lowest = _NOT_SEEN
         self._window_end = 0.0
         self.windows = 0  # ended since
-        self.catch_up = 0
+        self.catch_up = 0  # bytes still to play away
         self._credit = 0.0
 
     def observe(self, left: int) -> None:
@@ -199,14 +198,15 @@ class StandingLatency:
         """Bytes to cut from the ring at once (0: none); starts the next window."""
         cut = 0
         self.catch_up = 0
-        if self.measuring and self._lowest != _NOT_SEEN:
-            if self._lowest > self.trim_above:
+        if self.measuring:
+            self.windows += 1
+            if self._lowest == _NOT_SEEN:
+                pass  # nothing observed in this window
+            elif self._lowest > self.trim_above:
                 cut = self._lowest - FRAME_BYTES // 2
                 self._credit = 0.0
             elif self._lowest > self.slack:
                 self.catch_up = self._lowest - self.slack
-        if self.measuring:
-            self.windows += 1
         self._lowest = _NOT_SEEN
         self._window_end = now + self.window_s
         return cut

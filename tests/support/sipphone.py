@@ -125,7 +125,8 @@ def tone_score(block: array[int], freq: float) -> float:
     while: 1000 Hz is 1020 Hz then, which a 1000 Hz fit over 50 ms does not pass (score 0),
     and each stretch moves the tone's phase, so a 50 ms block across its start or end fits
     no single sine either (scores 0.36-0.48 seen). Over 10 ms the tone is one sine at
-    either pitch, while a gap of 10 ms or more still fails a part (<= 0.25)."""
+    either pitch. Never stricter than the whole-block fit alone, which is what decides on a
+    block with a gap (a 20 ms gap scores 0.6 there, as before this function)."""
     whole = sine_fit(block, freq)[0]
     part = FRAME_SAMPLES // 2
     parts = min(
