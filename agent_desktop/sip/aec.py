@@ -71,7 +71,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent_desktop.sip.echo_delay import EchoDelayLock, move_reference
+from agent_desktop.sip.echo_delay import EchoDelayLock, EchoPresence, move_reference
 from agent_desktop.sip.pcm import numpy_module
 
 SAMPLE_RATE = 16_000
@@ -153,7 +153,8 @@ class AecStats:
     """CPU time of the calling thread per processed frame (wall time above includes waits
     for the GIL, which the backend releases while it works)."""
     skipped_frames: int = 0
-    """Frames passed through unprocessed because the far end was quiet (skip_quiet)."""
+    """Frames passed through unprocessed because the far end was quiet (skip_quiet) or
+    the microphone did not hear it (idle_without_echo)."""
     replayed_frames: int = 0
     """Skipped frames fed to the backend afterwards, when far audio came back."""
     echo_delay_ms: float | None = None
@@ -162,6 +163,12 @@ class AecStats:
     """Times the delay lock moved the reference after the echo delay jumped."""
     reference_offset_ms: float = 0.0
     """Delay the lock has added to the reference now."""
+    echo_free: bool = False
+    """The microphone hears no echo of the far end (a headset): the backend idles."""
+    echo_free_frames: int = 0
+    """Frames passed through unprocessed for that reason (also in skipped_frames)."""
+    echo_free_entries: int = 0
+    """Times the canceller found the path echo-free (again, after an echo came back)."""
 
 
 def preload_backend() -> None:
@@ -195,6 +202,10 @@ class EchoCanceller:
     frames, at ~0.13-0.25 ms of CPU each.
     ``lock_echo_delay``: keep the echo delay the backend sees constant when the devices
     glitch (see :mod:`agent_desktop.sip.echo_delay`).
+    ``idle_without_echo`` (needs ``lock_echo_delay``, whose measurements it uses): once
+    ~5 s of far-end audio have shown no echo of it in the microphone (a headset), the
+    backend is not run until an echo shows again, as with a quiet far end (the frames are
+    replayed through it then). See :class:`agent_desktop.sip.echo_delay.EchoPresence`.
     """
 
     def __init__(
@@ -205,6 +216,7 @@ class EchoCanceller:
         reference_delay_ms: int = 0,
         skip_quiet: bool = True,
         lock_echo_delay: bool = True,
+        idle_without_echo: bool = True,
         logger: logging.Logger | None = None,
     ) -> None:
         if backend not in ("auto", "webrtc", "passthrough"):
@@ -220,6 +232,9 @@ class EchoCanceller:
         self._ref_delay_bytes = reference_delay_ms * SAMPLE_RATE // 1000 * 2
         self._fifo = bytearray(self._ref_delay_bytes)
         self._delay_lock = EchoDelayLock(self._log) if lock_echo_delay else None
+        self._presence = (
+            EchoPresence(self._log) if lock_echo_delay and idle_without_echo else None
+        )
         self._backend: _Backend | None = None
         self._fallback_reason: str | None = None
         if backend == "passthrough":
@@ -282,12 +297,15 @@ class EchoCanceller:
                 self._follow_echo_delay(near, far)
             far_power = _mean_square(far)
             self._far_recent.append(far_power)
-            if self._skip_quiet and max(self._far_recent) < _FAR_ACTIVE_POWER:
-                # The far end has been quiet for _FAR_ACTIVE_WINDOW frames: the microphone
-                # holds no echo, the canceller would pass it through and its filter does
-                # not adapt without render energy. Keep the frames for a replay instead.
+            echo_free = self._presence is not None and self._presence.echo_free
+            if echo_free or (self._skip_quiet and max(self._far_recent) < _FAR_ACTIVE_POWER):
+                # The far end has been quiet for _FAR_ACTIVE_WINDOW frames, or the microphone
+                # does not hear it: there is no echo, the canceller would pass the frame
+                # through (and without render energy its filter does not adapt). Keep the
+                # frames for a replay instead.
                 self._quiet_frames += 1
                 self._skipped += 1
+                self._echo_free_frames += echo_free
                 self._held.append((bytes(near), far))
                 return bytes(near)
             started = time.perf_counter()
@@ -315,6 +333,8 @@ class EchoCanceller:
             self._fifo = bytearray(self._ref_delay_bytes)
             if self._delay_lock is not None:
                 self._delay_lock.reset()
+            if self._presence is not None:
+                self._presence.reset()
             if self._backend is not None:
                 try:
                     self._backend.reset()
@@ -341,6 +361,7 @@ class EchoCanceller:
                 erle = 10 * math.log10(max(self._p_in, 1e-9) / self._p_out)
             processed = max(1, self._far_frames + self._quiet_frames - self._skipped)
             lock = self._delay_lock if self._backend is not None else None
+            presence = self._presence if self._backend is not None else None
             return AecStats(
                 backend=self.backend,
                 active=self._backend is not None,
@@ -354,6 +375,9 @@ class EchoCanceller:
                 echo_delay_ms=lock.locked_lag_ms if lock is not None else None,
                 reference_moves=lock.adjustments if lock is not None else 0,
                 reference_offset_ms=lock.offset * 1000 / SAMPLE_RATE if lock is not None else 0.0,
+                echo_free=presence is not None and presence.echo_free,
+                echo_free_frames=self._echo_free_frames,
+                echo_free_entries=presence.idles if presence is not None else 0,
             )
 
     # -- internals ----------------------------------------------------------------------------
@@ -363,9 +387,11 @@ class EchoCanceller:
         lock = self._delay_lock
         assert lock is not None
         try:
-            lock.feed(near, far)
+            if lock.feed(near, far) and self._presence is not None:
+                self._presence.window(lock.window_peak, lock.window_lag)
         except Exception as exc:  # numpy trouble: cancel on without the lock
             self._delay_lock = None
+            self._presence = None
             self._log.warning("AEC: echo delay lock off after an error: %r", exc)
             return
         move_reference(self._fifo, lock.take_adjustment())
@@ -389,6 +415,7 @@ class EchoCanceller:
         self._held: deque[tuple[bytes, bytes]] = deque(maxlen=_REPLAY_FRAMES)
         self._skipped = 0
         self._replayed = 0
+        self._echo_free_frames = 0
 
     def _update_erle(self, near: bytes, far_power: float, out: bytes) -> None:
         if max(self._far_recent) < _FAR_ACTIVE_POWER:

@@ -97,18 +97,26 @@ class EchoDelayLock:
         self.adjustments = 0
         self.measurements = 0  # windows with far-end audio
         self.ambiguous = 0  # of which the peak did not stand out
+        self.window_peak = 0.0
+        self.window_lag: int | None = None
+        self._distinct = False
 
-    def feed(self, near: bytes, ref: bytes) -> None:
+    def feed(self, near: bytes, ref: bytes) -> bool:
+        """True when this frame completed a window with far-end audio: `window_peak` and
+        `window_lag` then describe it."""
         self._near.append(near)
         self._ref.append(ref)
         self._since += 1
-        if self._since >= WINDOW_FRAMES and len(self._ref) == self._history_frames:
-            self._since = 0
-            lag = self._measure()
-            if lag is None:
-                self._pending = None  # agreement needs two measurements in a row
-            else:
-                self._on_measured(lag)
+        if self._since < WINDOW_FRAMES or len(self._ref) != self._history_frames:
+            return False
+        self._since = 0
+        measured = self._measure()
+        lag = self.window_lag if measured and self.window_peak >= MIN_CORRELATION else None
+        if lag is not None and self._distinct:
+            self._on_measured(lag)
+        else:
+            self._pending = None  # agreement needs two measurements in a row
+        return measured
 
     def take_adjustment(self) -> int:
         adjust, self._adjust = self._adjust, 0
@@ -120,8 +128,11 @@ class EchoDelayLock:
 
     # -- internals
 
-    def _measure(self) -> int | None:
-        """Lag (samples) of the last window's microphone behind the reference, or None."""
+    def _measure(self) -> bool:
+        """Correlates the last window's microphone with the reference before it; False when
+        the far end was quiet. Sets `window_peak` (the normalised correlation at its highest,
+        0.0 for a silent microphone), `window_lag` (samples of the microphone behind the
+        reference there; None for a silent microphone) and `_distinct` (the peak stands out)."""
         import numpy as np  # here: the app imports numpy off the GUI thread (preload_backend)
 
         near = np.frombuffer(b"".join(self._near), dtype=np.int16).astype(np.float64)
@@ -130,23 +141,26 @@ class EchoDelayLock:
         ref = ref_all[len(ref_all) - w - self._max_lag :]  # max_lag before the window + window
         near_energy = float(np.dot(near, near))
         if float(np.dot(ref[self._max_lag :], ref[self._max_lag :])) < _MIN_FAR_POWER * w:
-            return None
+            return False
+        self.window_peak, self.window_lag, self._distinct = 0.0, None, False
         if near_energy <= 0.0:
-            return None
+            return True  # digital silence: no echo in it
         self.measurements += 1
         spec = np.fft.rfft(ref, self._nfft) * np.conj(np.fft.rfft(near, self._nfft))
         corr = np.fft.irfft(spec, self._nfft)[: self._max_lag + 1]  # corr[k]: ref[k:k+w]·near
         magnitude = np.abs(corr)
         k = int(np.argmax(magnitude))
         seg = ref[k : k + w]
-        norm = magnitude[k] / np.sqrt(near_energy * float(np.dot(seg, seg)) + 1e-9)
-        if norm < MIN_CORRELATION:
-            return None
+        energies = near_energy * float(np.dot(seg, seg))
+        self.window_peak = float(magnitude[k] / np.sqrt(energies + 1e-9))
+        self.window_lag = self._max_lag - k
+        if self.window_peak < MIN_CORRELATION:
+            return True
         magnitude[max(0, k - DISTINCT_SAMPLES) : k + DISTINCT_SAMPLES + 1] = 0.0
-        if abs(corr[k]) < DISTINCT_RATIO * float(magnitude.max()):
-            self.ambiguous += 1
-            return None  # periodic far end
-        return self._max_lag - k
+        self._distinct = abs(corr[k]) >= DISTINCT_RATIO * float(magnitude.max())
+        if not self._distinct:
+            self.ambiguous += 1  # periodic far end
+        return True
 
     def _on_measured(self, seen: int) -> None:
         """`seen`: the lag measured on the reference as the canceller gets it."""
@@ -190,3 +204,69 @@ class EchoDelayLock:
             moved * 1000 / SAMPLE_RATE,
             self.locked_lag_ms or 0.0,
         )
+
+
+# Echo presence. A headset's microphone hears nothing of its earpiece, and the agents' usual
+# set-up is a headset: the canceller then has no echo to remove and costs ~1-2 % of a core
+# for nothing (and AEC3 still damps double talk now and then). Measured with the lock's
+# windows (tests/sip/test_echo_presence.py): without an echo the correlation peak stays
+# under 0.09 while only the far end talks (room noise at the microphone; 0.0 for digital
+# silence); with an echo 30 dB under the far end it stays above 0.2 at a steady lag, and
+# an echo 10 dB below the room noise still shows 0.1-0.37. Double talk can hide an echo
+# from one window (the near-end voice swamps it; two voices also correlate by chance, up
+# to 0.7 at a wandering lag), so only windows under NO_ECHO_PEAK count as evidence of no
+# echo, and any two consecutive windows over ECHO_PEAK at one lag are an echo.
+NO_ECHO_PEAK = 0.1
+ECHO_PEAK = 0.2
+NO_ECHO_WINDOWS = 21  # ~5 s of far-end audio (0.24 s windows) without sign of an echo
+
+
+class EchoPresence:
+    """Says whether the microphone hears the far end at all, from the lock's windows.
+
+    `echo_free` turns True after NO_ECHO_WINDOWS windows with far-end audio whose peak was
+    under NO_ECHO_PEAK, counted since the last sign of an echo (two consecutive windows over
+    ECHO_PEAK within AGREE_SAMPLES of each other), and False again at the next such sign.
+    Starts False: a call's first seconds are always cancelled."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or _LOG
+        self.reset()
+
+    def reset(self) -> None:
+        self.echo_free = False
+        self._clear_windows = 0
+        self._last_lag: int | None = None
+        self.idles = 0  # times it turned echo-free
+        self.wakes = 0  # times an echo came back after that
+
+    def window(self, peak: float, lag: int | None) -> None:
+        """One window of the lock with far-end audio: its correlation peak and lag."""
+        if peak < NO_ECHO_PEAK:
+            self._last_lag = None
+            self._clear_windows += 1
+            if not self.echo_free and self._clear_windows >= NO_ECHO_WINDOWS:
+                self.echo_free = True
+                self.idles += 1
+                self._log.info(
+                    "AEC: no echo of the far end in %d windows (%.1f s of far-end audio): "
+                    "a headset; the canceller idles until an echo shows",
+                    self._clear_windows,
+                    self._clear_windows * WINDOW_FRAMES * FRAME_SAMPLES / SAMPLE_RATE,
+                )
+            return
+        if peak < ECHO_PEAK or lag is None:
+            self._last_lag = None
+            return
+        last, self._last_lag = self._last_lag, lag
+        if last is None or abs(lag - last) > AGREE_SAMPLES:
+            return
+        self._clear_windows = 0
+        if self.echo_free:
+            self.echo_free = False
+            self.wakes += 1
+            self._log.info(
+                "AEC: an echo of the far end again (correlation %.2f at %.1f ms): cancelling",
+                peak,
+                lag * 1000 / SAMPLE_RATE,
+            )

@@ -56,6 +56,16 @@ def test_far_end_tone_comes_out_of_the_speaker_without_gaps(tone_run: dict[str, 
     assert tone_run["stats"]["fast_path"] is True
 
 
+def test_the_canceller_idles_in_a_call_without_echo(tone_run: dict[str, Any]) -> None:
+    """Nothing of the speaker reaches the virtual microphone (a headset): after ~5 s of the
+    far end's tone the canceller stops running WebRTC AEC3 for the rest of the call."""
+    aec = tone_run["stats"]["aec"]
+    assert aec["active"] is True, aec
+    assert aec["echo_free"] is True, aec
+    assert aec["echo_free_entries"] == 1, aec
+    assert aec["echo_free_frames"] >= (CALL_SECONDS - 10) * 50, aec
+
+
 def assert_tone_without_gaps(tone_run: dict[str, Any], seconds: float) -> None:
     spk = tone_run["speaker"]
     # The first seconds are left out (the virtual devices' start-up, see audio_runner), and the
@@ -328,6 +338,7 @@ def test_echo_is_cancelled_with_the_speaker_looped_into_the_microphone(
     far_only, talk = res["far_only"], res["double_talk"]
     print(f"aecloop: far_only={far_only} double_talk={talk} diag={res.get('diag')}")
     assert res["aec"]["active"] is True, res["aec"]
+    assert res["aec"]["echo_free_frames"] == 0, res["aec"]  # it heard the echo throughout
     assert far_only["seconds"] >= 2.5, far_only
     assert far_only["mic_dbfs"] > -35, far_only  # the loop really carried the echo
     # ERLE against the canceller's own input: through Qt's PipeWire backend the recording
