@@ -11,7 +11,7 @@ Endpoint each, tests/sip/audio_runner.py):
   difference is the one-way latency the bridge adds on the speaker path (goal <= 40 ms);
   the same bursts stamped on the virtual microphone's signal and where pjmedia takes them
   for the call give the whole microphone path (no goal set);
-- CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x): the four
+- CPU of a call to 9001 with the bridge vs the same call without it (goal <= 2x): the five
   kinds of call in turn, `--rounds` times (the machine's load drifts: a floor measured once
   moved by a factor of two between runs), each figure the median of its rounds; the tests'
   own threads (the speaker's recorder) are not counted. Against two floors:
@@ -20,7 +20,10 @@ Endpoint each, tests/sip/audio_runner.py):
   and "nobridge", the call with nothing connected (pjmedia then neither decodes nor encodes
   its audio: a floor that no call with audio can reach, kept for comparison with earlier
   results).
-Then the "budget": where the bridge's CPU goes, per thread, against the floor's, with what
+The bridge's calls: "tone", the canceller on (the default) and nothing of the speaker in the
+microphone (a headset: the canceller idles after ~5 s); "tone-echo", the speaker looped into
+the microphone (a speakerphone: it runs all call long); "tone-noaec", the canceller off.
+Then the "budget": where "tone-echo"'s CPU goes, per thread, against the floor's, with what
 two Python callbacks per 20 ms cost by themselves on pjmedia's clock (bench/pjsua_callbacks.py)
 and what WebRTC AEC3 itself costs; "ratio_floor_of_this_design" is the ratio if the bridge's
 own Python code cost nothing.
@@ -53,7 +56,7 @@ from tests.support.pipewire import PipeWireServer, pipewire1_prefix  # noqa: E40
 from tests.support.pulse import PulseServer  # noqa: E402
 
 LATENCY_CALLS = 5
-CPU_SCENARIOS = ("tone", "tone-noaec", "nobridge", "nullaudio")
+CPU_SCENARIOS = ("tone", "tone-echo", "tone-noaec", "nobridge", "nullaudio")
 
 
 def main() -> int:
@@ -135,7 +138,7 @@ def main() -> int:
     }
     if args.latency_only:
         return write_result(out, {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "latency": latency})
-    bridge, noaec, base, null = (median_run(runs[sc]) for sc in CPU_SCENARIOS)
+    bridge, echo, noaec, base, null = (median_run(runs[sc]) for sc in CPU_SCENARIOS)
     ratio = bridge["cpu_s"] / max(base["cpu_s"], 1e-3)
     ratio_noaec = noaec["cpu_s"] / max(base["cpu_s"], 1e-3)
     floor = max(null["cpu_s"], 1e-3)
@@ -147,16 +150,19 @@ def main() -> int:
         "cpu": {
             "vs_pjsua2_null_sound_path": {
                 "ratio": round(bridge["cpu_s"] / floor, 2),
+                "ratio_echo": round(echo["cpu_s"] / floor, 2),
                 "ratio_no_aec": round(noaec["cpu_s"] / floor, 2),
                 "null_sound_pct_of_core": round(null["cpu_pct"], 2),
                 "per_round": [
                     {
                         "ratio": round(b["cpu_s"] / max(n["cpu_s"], 1e-3), 2),
+                        "ratio_echo": round(e["cpu_s"] / max(n["cpu_s"], 1e-3), 2),
                         "ratio_no_aec": round(a["cpu_s"] / max(n["cpu_s"], 1e-3), 2),
                         "null_sound_pct_of_core": round(n["cpu_pct"], 2),
                     }
-                    for b, a, n in zip(
-                        runs["tone"], runs["tone-noaec"], runs["nullaudio"], strict=True
+                    for b, e, a, n in zip(
+                        runs["tone"], runs["tone-echo"], runs["tone-noaec"], runs["nullaudio"],
+                        strict=True,
                     )
                 ],
                 "note": "the same call through pjsua2's own media path (null sound device); "
@@ -166,22 +172,29 @@ def main() -> int:
             "no_bridge_pct_of_core": round(base["cpu_pct"], 2),
             "ratio": round(ratio, 2),
             "goal_ratio": 2.0,
-            "note": "bridge = with the WebRTC AEC3 echo canceller on (the default); "
-            "ratio, ratio_no_aec: against the call with nothing connected (no decoding)",
+            "note": "bridge = with the WebRTC AEC3 echo canceller on (the default); the "
+            "virtual microphone does not hear the speaker (a headset), so the canceller "
+            "idles after ~5 s of the far end's tone. bridge_echo = the same call with the "
+            "speaker looped into the microphone (a speakerphone): the canceller runs all call "
+            "long. ratio, ratio_no_aec: against the call with nothing connected (no decoding)",
+            "bridge_echo_pct_of_core": round(echo["cpu_pct"], 2),
             "bridge_no_aec_pct_of_core": round(noaec["cpu_pct"], 2),
             "harness_cpu_s": {sc: [r.get("harness_cpu_s") for r in rs] for sc, rs in runs.items()},
             "ratio_no_aec": round(ratio_noaec, 2),
             "aec": bridge["stats"].get("aec"),
+            "aec_echo": echo["stats"].get("aec"),
             "threads_s": {
                 "bridge": bridge.get("thread_cpu_s"),
+                "bridge_echo": echo.get("thread_cpu_s"),
                 "bridge_no_aec": noaec.get("thread_cpu_s"),
                 "no_bridge": base.get("thread_cpu_s"),
                 "null_sound": null.get("thread_cpu_s"),
             },
         },
-        "budget": budget(bridge, null, callbacks),
+        "budget": budget(echo, null, callbacks),
         "pjsua_callbacks": callbacks,
         "speaker_tone": bridge["speaker"],
+        "speaker_tone_echo": echo["speaker"],
         "speaker_tone_no_aec": noaec["speaker"],
     }
     return write_result(out, result)
@@ -197,7 +210,8 @@ def write_result(out: Path, result: dict[str, Any]) -> int:
 def budget(
     bridge: dict[str, Any], null: dict[str, Any], callbacks: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Where the bridge's CPU goes (% of a core, the median rounds), against the floor's."""
+    """Where the bridge's CPU goes (% of a core, the median rounds), against the floor's;
+    `bridge` is the call whose canceller runs all call long (the speaker looped in)."""
     wall = float(bridge["wall_s"])
     mine, floor_threads = bridge.get("thread_cpu_s") or {}, null.get("thread_cpu_s") or {}
 
@@ -205,7 +219,12 @@ def budget(
         return round(100 * seconds / wall, 2)
 
     aec = bridge["stats"].get("aec") or {}
-    aec_pct = round(float(aec.get("mean_process_cpu_us") or 0) * 50 / 1e4, 2)  # 50 frames/s
+    processed = int(aec.get("frames") or 0) - int(aec.get("skipped_frames") or 0)
+    processed += int(aec.get("replayed_frames") or 0)
+    # per processed frame x processed frames, over the call's wall time (frames span the
+    # whole call, the wall time only the measured part: a rate, not a count)
+    frames_per_s = 50 * processed / max(int(aec.get("frames") or 0), 1)
+    aec_pct = round(float(aec.get("mean_process_cpu_us") or 0) * frames_per_s / 1e4, 2)
     clock_extra = pct(mine.get("clock", 0) - floor_threads.get("clock", 0))
     qt_pulse = pct(sum(v for k, v in mine.items() if k.startswith("QPulseAudio")))
     audio_thread = pct(mine.get("audio-io", 0))
@@ -216,7 +235,7 @@ def budget(
     return {
         "unit": "% of a core",
         "floor_null_sound_call": floor_pct,
-        "bridge_call_aec_on": total,
+        "bridge_call_aec_running": total,
         "clock_thread_above_the_floors": clock_extra,
         "of_which_two_empty_python_callbacks": callbacks_pct,
         "qt_multimedia_pulseaudio_thread": qt_pulse,

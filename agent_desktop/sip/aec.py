@@ -295,19 +295,19 @@ class EchoCanceller:
                 return bytes(near)
             if self._delay_lock is not None:
                 self._follow_echo_delay(near, far)
+            if self._presence is not None and self._presence.echo_free:
+                # The microphone does not hear the far end (the lock above listens on for an
+                # echo). Nothing else is computed: in a call each step costs tens of us.
+                self._far_recent.clear()  # measured afresh once an echo shows
+                self._echo_free_frames += 1
+                return self._hold(near, far)
             far_power = _mean_square(far)
             self._far_recent.append(far_power)
-            echo_free = self._presence is not None and self._presence.echo_free
-            if echo_free or (self._skip_quiet and max(self._far_recent) < _FAR_ACTIVE_POWER):
-                # The far end has been quiet for _FAR_ACTIVE_WINDOW frames, or the microphone
-                # does not hear it: there is no echo, the canceller would pass the frame
-                # through (and without render energy its filter does not adapt). Keep the
-                # frames for a replay instead.
-                self._quiet_frames += 1
-                self._skipped += 1
-                self._echo_free_frames += echo_free
-                self._held.append((bytes(near), far))
-                return bytes(near)
+            if self._skip_quiet and max(self._far_recent) < _FAR_ACTIVE_POWER:
+                # The far end has been quiet for _FAR_ACTIVE_WINDOW frames: the microphone
+                # holds no echo, the canceller would pass it through and its filter does
+                # not adapt without render energy.
+                return self._hold(near, far)
             started = time.perf_counter()
             started_cpu = time.thread_time()
             try:
@@ -381,6 +381,14 @@ class EchoCanceller:
             )
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _hold(self, near: bytes, far: bytes) -> bytes:
+        """Pass a frame without the backend; keep it for a replay when the backend runs
+        again (its delay search then sees what really played just before)."""
+        self._quiet_frames += 1
+        self._skipped += 1
+        self._held.append((bytes(near), far))
+        return bytes(near)
 
     def _follow_echo_delay(self, near: bytes, far: bytes) -> None:
         """Feed the delay lock; move the queued reference when it says the echo moved."""

@@ -19,6 +19,8 @@ comes from the parent. Scenarios:
             the ringer's sink, plug it back (a call to 9001 plays meanwhile)
   level     meter on, no call: microphone level with and without the 440 Hz feed
   tone-noaec  the same with the echo canceller disabled (CPU of the transport alone)
+  tone-echo  the same with the speaker looped into the microphone (a speakerphone: the
+            canceller hears an echo and runs all call long; it idles on "tone")
   nobridge  call 9001 without any port (null device only): CPU reference; note that
             pjmedia then neither decodes nor encodes the call's audio (no connection)
   nullaudio call 9001 connected both ways to pjsua2's null sound device: pjsua2's own
@@ -1150,8 +1152,13 @@ def main(argv: list[str] | None = None) -> int:
         if not wait(lambda: state["reg"] is not None, 10) or state["reg"] != 200:
             raise RuntimeError(f"registration failed: {state['reg']}")
         sc = args.scenario
-        if sc in ("tone", "tone-noaec", "nobridge", "nullaudio"):
-            rec = Recorder(env, "speaker.monitor") if use_bridge else None
+        if sc in ("tone", "tone-noaec", "tone-echo", "nobridge", "nullaudio"):
+            speaker_sink = "speaker"
+            if sc == "tone-echo":  # the sink whose monitor is the virtual microphone
+                speaker_sink = "micfeed"
+                bridge.set_device("speaker", speaker_sink)
+                run_for(0.5)
+            rec = Recorder(env, f"{speaker_sink}.monitor") if use_bridge else None
             call("9001")
             if sc == "nullaudio":  # pjsua2's own path: decode, mix, encode (null device)
                 media = holder["call"].getAudioMedia(-1)
