@@ -247,9 +247,12 @@ def table() -> str:
                  "pjsua2's own player path", "—", "≤ 40 ms"))
     mic_row(rows, ab, "")
     ns = load("native_softphone")  # bench/native_softphone.py
-    for kind, words in (("tone", "on"), ("tone-noaec", "off")) if ns else ():
+    then = ", when the canceller ran all call long even with a headset"
+    for kind, words, note in (("tone", "on", then), ("tone-noaec", "off", "")) if ns else ():
         add(f"audio bridge: CPU of a call, echo canceller {words}, vs a native softphone "
-            "(% of a core)", dig(ns, "pct_of_core", kind), dig(ns, "pct_of_core", "baresip"),
+            f"(% of a core; measured {str(ns.get('when', '?'))[:10]}{note})",
+            dig(ns, "pct_of_core", kind),
+            dig(ns, "pct_of_core", "baresip"),
             "baresip 1.0, the same call through the same PulseAudio; no echo canceller",
             "—", " %")
     for name, what in (("audio_bridge_pipewire", "PipeWire 0.3 (pipewire-pulse)"),
