@@ -207,15 +207,15 @@ class EchoDelayLock:
 
 
 # Echo presence. A headset's microphone hears nothing of its earpiece, and the agents' usual
-# set-up is a headset: the canceller then has no echo to remove and costs ~1-2 % of a core
-# for nothing (and AEC3 still damps double talk now and then). Measured with the lock's
-# windows (tests/sip/test_echo_presence.py): without an echo the correlation peak stays
-# under 0.09 while only the far end talks (room noise at the microphone; 0.0 for digital
-# silence); with an echo 30 dB under the far end it stays above 0.2 at a steady lag, and
-# an echo 10 dB below the room noise still shows 0.1-0.37. Double talk can hide an echo
-# from one window (the near-end voice swamps it; two voices also correlate by chance, up
-# to 0.7 at a wandering lag), so only windows under NO_ECHO_PEAK count as evidence of no
-# echo, and any two consecutive windows over ECHO_PEAK at one lag are an echo.
+# set-up is a headset: the canceller then has no echo to remove, and running it cost 2.5 %
+# of a core in the bench's call. Measured with the lock's windows (offline, 30 s each; see
+# tests/sip/test_echo_presence.py): without an echo the correlation peak stayed under 0.09
+# while only the far end talked (room noise at the microphone; 0.0 for digital silence);
+# with an echo 30 dB under the far end it stayed above 0.2 at a steady lag, and an echo
+# 10 dB below the room noise still showed 0.03-0.37, most windows over 0.1. Double talk
+# can hide an echo from one window (the near-end voice swamps it; two voices also correlate
+# by chance, up to 0.7 at a wandering lag), so only windows under NO_ECHO_PEAK count as
+# evidence of no echo, and any two consecutive windows over ECHO_PEAK at one lag are an echo.
 NO_ECHO_PEAK = 0.1
 ECHO_PEAK = 0.2
 NO_ECHO_WINDOWS = 21  # ~5 s of far-end audio (0.24 s windows) without sign of an echo
