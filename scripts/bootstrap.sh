@@ -12,6 +12,8 @@ APT_PACKAGES=(
   # Qt Multimedia on Linux, and the virtual headsets of the audio tests (tests/support/pulse.py)
   libpulse0 libegl1 libgl1 libxkbcommon0
   pulseaudio pulseaudio-utils sox
+  # two speaking voices for the echo canceller's presence tests (tests/sip/test_echo_presence.py)
+  espeak-ng
   # Qt's X11 platform plugin (the app on a desktop; Xvfb screenshots and tests)
   libfontconfig1 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1

@@ -213,9 +213,14 @@ class EchoDelayLock:
 # while only the far end talked (room noise at the microphone; 0.0 for digital silence);
 # with an echo 30 dB under the far end it stayed above 0.2 at a steady lag, and an echo
 # 10 dB below the room noise still showed 0.03-0.37, most windows over 0.1. Double talk
-# can hide an echo from one window (the near-end voice swamps it; two voices also correlate
-# by chance, up to 0.7 at a wandering lag), so only windows under NO_ECHO_PEAK count as
-# evidence of no echo, and any two consecutive windows over ECHO_PEAK at one lag are an echo.
+# hides an echo from some windows (the near-end voice adds to the microphone's energy, not
+# to the correlation: with two espeak-ng voices over an echo 30 dB under the far end, a
+# quarter of the windows fell under 0.1) while two voices also correlate by chance (up to
+# 0.55-0.7 at wandering lags). So only windows under NO_ECHO_PEAK count as evidence of no
+# echo, any window over ECHO_PEAK starts that count again (in double talk a quarter or more
+# of the windows are; a count that only a steady lag restarted let 45 s of double talk over
+# that echo idle the canceller for 19 s), and two consecutive windows over ECHO_PEAK at one
+# lag are an echo.
 NO_ECHO_PEAK = 0.1
 ECHO_PEAK = 0.2
 NO_ECHO_WINDOWS = 21  # ~5 s of far-end audio (0.24 s windows) without sign of an echo
@@ -225,9 +230,9 @@ class EchoPresence:
     """Says whether the microphone hears the far end at all, from the lock's windows.
 
     `echo_free` turns True after NO_ECHO_WINDOWS windows with far-end audio whose peak was
-    under NO_ECHO_PEAK, counted since the last sign of an echo (two consecutive windows over
-    ECHO_PEAK within AGREE_SAMPLES of each other), and False again at the next such sign.
-    Starts False: a call's first seconds are always cancelled."""
+    under NO_ECHO_PEAK, counted since the last window over ECHO_PEAK; it turns False again
+    at the next sign of an echo: two consecutive windows over ECHO_PEAK within AGREE_SAMPLES
+    of each other. Starts False: a call's first seconds are always cancelled."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or _LOG
@@ -258,10 +263,10 @@ class EchoPresence:
         if peak < ECHO_PEAK or lag is None:
             self._last_lag = None
             return
+        self._clear_windows = 0  # maybe an echo, maybe chance: count afresh
         last, self._last_lag = self._last_lag, lag
         if last is None or abs(lag - last) > AGREE_SAMPLES:
             return
-        self._clear_windows = 0
         if self.echo_free:
             self.echo_free = False
             self.wakes += 1
