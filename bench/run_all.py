@@ -247,7 +247,7 @@ def table() -> str:
                  "pjsua2's own player path", "—", "≤ 40 ms"))
     mic_row(rows, ab, "")
     ns = load("native_softphone")  # bench/native_softphone.py
-    then = ", when the canceller ran all call long even with a headset"
+    then = "; no echo in the call: the canceller idles after ~5 s"
     for kind, words, note in (("tone", "on", then), ("tone-noaec", "off", "")) if ns else ():
         add(f"audio bridge: CPU of a call, echo canceller {words}, vs a native softphone "
             f"(% of a core; measured {str(ns.get('when', '?'))[:10]}{note})",
