@@ -33,6 +33,8 @@ from __future__ import annotations
 import logging
 from collections import deque
 
+from agent_desktop.sip.pcm import numpy_module
+
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320
 WINDOW_FRAMES = 12  # one measurement per 0.24 s: the move comes ~0.5-0.7 s after a step
@@ -111,8 +113,8 @@ class EchoDelayLock:
             return False
         self._since = 0
         measured = self._measure()
-        lag = self.window_lag if measured and self.window_peak >= MIN_CORRELATION else None
-        if lag is not None and self._distinct:
+        lag = self.window_lag
+        if measured and self._distinct and lag is not None:  # distinct: over MIN_CORRELATION
             self._on_measured(lag)
         else:
             self._pending = None  # agreement needs two measurements in a row
@@ -133,7 +135,7 @@ class EchoDelayLock:
         the far end was quiet. Sets `window_peak` (the normalised correlation at its highest,
         0.0 for a silent microphone), `window_lag` (samples of the microphone behind the
         reference there; None for a silent microphone) and `_distinct` (the peak stands out)."""
-        import numpy as np  # here: the app imports numpy off the GUI thread (preload_backend)
+        np = numpy_module()  # imported off the GUI thread (preload_backend), kept there
 
         near = np.frombuffer(b"".join(self._near), dtype=np.int16).astype(np.float64)
         ref_all = np.frombuffer(b"".join(self._ref), dtype=np.int16).astype(np.float64)
